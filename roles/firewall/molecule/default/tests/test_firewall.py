@@ -1,0 +1,65 @@
+"""The firewall as other hosts see it: allowlist open, the rest dropped."""
+
+import pytest
+from fwprobe import (
+    DECLARED_PORT,
+    FAMILIES,
+    SSH_PORT,
+    UNDECLARED_PORT,
+    address,
+    connects_from,
+    connects_from_test_host,
+    other_instance,
+    release,
+)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_declared_port_answers_from_other_instance(host, family):
+    assert connects_from(other_instance(host), address(host, family), DECLARED_PORT)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_undeclared_port_blocked_from_other_instance(host, family):
+    assert not connects_from(other_instance(host), address(host, family), UNDECLARED_PORT)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_undeclared_port_answers_locally(host, family):
+    # The listener is up: only the firewall keeps the other instance out.
+    assert connects_from(host, address(host, family), UNDECLARED_PORT)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_ssh_answers_from_allowed_source(host, family):
+    if release(host) != "bookworm":
+        pytest.skip("only the bookworm instance sets firewall_ssh_sources")
+    assert connects_from(other_instance(host), address(host, family), SSH_PORT)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_ssh_blocked_from_source_not_allowed(host, family):
+    if release(host) != "bookworm":
+        pytest.skip("only the bookworm instance sets firewall_ssh_sources")
+    assert not connects_from_test_host(address(host, family), SSH_PORT)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_ssh_answers_from_anywhere_by_default(host, family):
+    if release(host) != "trixie":
+        pytest.skip("the trixie instance keeps the default firewall_ssh_sources: []")
+    assert connects_from_test_host(address(host, family), SSH_PORT)
+
+
+def test_reload_and_restart_keep_other_tables(host):
+    # Docker keeps its own tables; reloading or restarting our firewall must
+    # replace only our table, never flush the whole ruleset.
+    with host.sudo():
+        host.check_output("nft add table ip sc_foreign")
+        try:
+            host.check_output("systemctl reload nftables")
+            host.check_output("systemctl restart nftables")
+            assert host.run("nft list table ip sc_foreign").rc == 0
+            assert host.run("nft list table inet system_config_filter").rc == 0
+        finally:
+            host.run("nft delete table ip sc_foreign")

@@ -1,0 +1,96 @@
+"""Unit tests of tools/sctools/fleet.py: inventory validation and recap parsing."""
+
+import textwrap
+
+import pytest
+
+from sctools import fleet
+
+GOOD = """
+all:
+  vars:
+    fleet_network: net
+    fleet_ipv4_subnet: 172.30.42.0/24
+    fleet_ipv6_subnet: fd42::/64
+  hosts:
+    bridge01.fleet.test:
+      public_v4: 172.30.42.10
+      public_v6: fd42::10
+      fleet_release: bookworm
+    mirror01.fleet.test:
+      public_v4: 172.30.42.21
+      public_v6: fd42::21
+      fleet_release: trixie
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "hosts.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_load_fleet_reads_hosts_and_network(tmp_path):
+    loaded = fleet.load_fleet(write(tmp_path, GOOD))
+    assert loaded.network == "net"
+    assert [h.name for h in loaded.hosts] == ["bridge01.fleet.test", "mirror01.fleet.test"]
+    assert loaded.bridge.ipv4 == "172.30.42.10"
+    assert loaded.hosts[1].image == "system-config/debian-systemd:trixie"
+
+
+def test_the_real_local_inventory_is_valid():
+    loaded = fleet.load_fleet()
+    assert loaded.bridge.name.startswith("bridge")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("public_v4: 172.30.42.21", "public_v4: 10.0.0.1", "public_v4: 10.0.0.1 is outside"),
+        ("public_v6: fd42::21", "public_v6: fd42::10", "already used by bridge01"),
+        ("fleet_release: trixie", "fleet_release: sid", "fleet_release: 'sid' is not one of"),
+        ("    fleet_network: net\n", "", "all.vars.fleet_network is missing"),
+        ("public_v4: 172.30.42.21", "public_v4: banana", "public_v4: 'banana' does not appear"),
+        ("bridge01.fleet.test:", "bastion01.fleet.test:", "exactly one bridge host, found 0"),
+    ],
+)
+def test_bad_inventory_names_file_and_field(tmp_path, old, new, message):
+    path = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(fleet.FleetError) as error:
+        fleet.load_fleet(path)
+    assert str(path) in str(error.value)
+    assert message in str(error.value)
+    assert error.value.code == 2
+
+
+def test_yaml_syntax_error_is_reported_with_the_file(tmp_path):
+    path = write(tmp_path, "all: [unclosed\n")
+    with pytest.raises(fleet.FleetError, match="cannot read"):
+        fleet.load_fleet(path)
+
+
+RECAP = """
+TASK [users : Remove absent accounts] ***
+ok: [a.test]
+
+PLAY RECAP *********************************************************************
+a.test                     : ok=40   changed=0    unreachable=0    failed=0    skipped=3
+b.example.test             : ok=12   changed=5    unreachable=1    failed=2    skipped=0
+"""
+
+
+def test_parse_recap_counts_per_host():
+    recap = fleet.parse_recap(RECAP)
+    assert recap["a.test"] == {"ok": 40, "changed": 0, "unreachable": 0, "failed": 0}
+    assert recap["b.example.test"]["changed"] == 5
+    assert recap["b.example.test"]["failed"] == 2
+
+
+def test_parse_recap_ignores_lines_before_the_recap():
+    assert fleet.parse_recap("a.test : ok=1 changed=1 unreachable=0 failed=0\n") == {}
+
+
+def test_main_reports_bad_command_as_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        fleet.main(["explode"])
+    assert exit_info.value.code == 2

@@ -1,0 +1,490 @@
+"""The local fleet: one systemd container per host of inventory/local.
+
+Commands:
+  up       create the network and the host containers (idempotent), give
+           bridge its SSH key and its Ansible venv, and authorise that key
+           for root on every host, as on a fresh cloud fleet
+  deploy   `up`, then run playbooks/base.yaml from bridge over SSH, as
+           production does; prints the per-host recap and whether the run
+           changed anything (a second deploy converges with changed=0)
+  status   list the hosts and the state of their containers
+  down     remove the host containers and the network
+
+Everything the fleet is made of comes from inventory/local/hosts.yaml:
+network name and subnets (fleet_network, fleet_ipv4_subnet,
+fleet_ipv6_subnet) and per host public_v4, public_v6 and fleet_release.
+
+Exit codes: 0 success; 1 a step or the playbook failed; 2 bad inventory
+or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import ipaddress
+import json
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from sctools import REPO_ROOT
+
+INVENTORY = REPO_ROOT / "inventory" / "local" / "hosts.yaml"
+STATE_DIR = REPO_ROOT / ".fleet"
+IMAGE_REPO = "system-config/debian-systemd"
+RELEASES = ("bookworm", "trixie")
+LABEL = "system-config.fleet"
+BRIDGE_REPO = "/opt/system-config"
+BRIDGE_VENV = "/opt/ansible-venv"
+PLAYBOOK = "playbooks/base.yaml"
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+BRIDGE_CA_BUNDLE = "/etc/ssl/fleet-host-ca-bundle.crt"
+RECAP_LINE = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"
+)
+
+
+class FleetError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    ipv4: str
+    ipv6: str
+    release: str
+
+    @property
+    def image(self) -> str:
+        return f"{IMAGE_REPO}:{self.release}"
+
+
+@dataclass(frozen=True)
+class Fleet:
+    network: str
+    ipv4_subnet: str
+    ipv6_subnet: str
+    hosts: tuple[Host, ...]
+
+    @property
+    def bridge(self) -> Host:
+        """The one host that runs the playbooks (load_fleet checks there is one)."""
+        return next(h for h in self.hosts if h.name.startswith("bridge"))
+
+
+def load_fleet(path: Path = INVENTORY) -> Fleet:
+    """Parse and validate the local inventory; errors name file and field."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise FleetError(f"{path}: cannot read: {exc}", 2) from exc
+    group = (data or {}).get("all") or {}
+    variables = group.get("vars") or {}
+
+    def need(mapping: dict, key: str, where: str) -> str:
+        if not mapping.get(key):
+            raise FleetError(f"{path}: {where}.{key} is missing", 2)
+        return str(mapping[key])
+
+    network = need(variables, "fleet_network", "all.vars")
+    try:
+        v4net = ipaddress.ip_network(need(variables, "fleet_ipv4_subnet", "all.vars"))
+        v6net = ipaddress.ip_network(need(variables, "fleet_ipv6_subnet", "all.vars"))
+    except ValueError as exc:
+        raise FleetError(f"{path}: all.vars: bad subnet: {exc}", 2) from exc
+    if v4net.version != 4 or v6net.version != 6:
+        raise FleetError(
+            f"{path}: all.vars: fleet_ipv4_subnet must be IPv4 and fleet_ipv6_subnet IPv6", 2
+        )
+    hosts = []
+    seen: dict[str, str] = {}
+    for name, hv in (group.get("hosts") or {}).items():
+        where = f"all.hosts.{name}"
+        hv = hv or {}
+        release = need(hv, "fleet_release", where)
+        if release not in RELEASES:
+            raise FleetError(
+                f"{path}: {where}.fleet_release: '{release}' is not one of {', '.join(RELEASES)}", 2
+            )
+        addrs = []
+        for key, net in (("public_v4", v4net), ("public_v6", v6net)):
+            try:
+                addr = ipaddress.ip_address(need(hv, key, where))
+            except ValueError as exc:
+                raise FleetError(f"{path}: {where}.{key}: {exc}", 2) from exc
+            if addr not in net:
+                raise FleetError(f"{path}: {where}.{key}: {addr} is outside {net}", 2)
+            if str(addr) in seen:
+                raise FleetError(
+                    f"{path}: {where}.{key}: {addr} is already used by {seen[str(addr)]}", 2
+                )
+            seen[str(addr)] = name
+            addrs.append(str(addr))
+        hosts.append(Host(name, addrs[0], addrs[1], release))
+    if not hosts:
+        raise FleetError(f"{path}: all.hosts is empty", 2)
+    bridges = [h.name for h in hosts if h.name.startswith("bridge")]
+    if len(bridges) != 1:
+        raise FleetError(
+            f"{path}: all.hosts: expected exactly one bridge host, found {len(bridges)}", 2
+        )
+    return Fleet(network, str(v4net), str(v6net), tuple(hosts))
+
+
+def docker(*args: str, check: bool = True, capture: bool = True) -> str:
+    proc = subprocess.run(["docker", *args], capture_output=capture, text=True, check=False)
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout or "").strip() if capture else ""
+        raise FleetError(f"docker {' '.join(args[:3])} failed: {detail}")
+    return (proc.stdout or "").strip() if capture else ""
+
+
+def container_state(name: str) -> str | None:
+    proc = subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.Status}}", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def say(message: str) -> None:
+    print(f"[fleet] {message}", flush=True)
+
+
+def ensure_network(fleet: Fleet) -> None:
+    proc = subprocess.run(
+        ["docker", "network", "inspect", fleet.network], capture_output=True, text=True, check=False
+    )
+    if proc.returncode == 0:
+        subnets = {c["Subnet"] for c in json.loads(proc.stdout)[0]["IPAM"]["Config"] or []}
+        if subnets != {fleet.ipv4_subnet, fleet.ipv6_subnet}:
+            raise FleetError(
+                f"network {fleet.network} exists with subnets {sorted(subnets)}, "
+                f"inventory says {fleet.ipv4_subnet} and {fleet.ipv6_subnet}; "
+                "run `fleet down` first"
+            )
+        return
+    say(f"creating network {fleet.network} ({fleet.ipv4_subnet}, {fleet.ipv6_subnet})")
+    docker(
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        fleet.ipv4_subnet,
+        "--subnet",
+        fleet.ipv6_subnet,
+        "--label",
+        f"{LABEL}=1",
+        fleet.network,
+    )
+
+
+def ensure_host(fleet: Fleet, host: Host) -> None:
+    state = container_state(host.name)
+    if state == "running":
+        return
+    if state is not None:
+        say(f"starting {host.name}")
+        docker("start", host.name)
+        return
+    if (
+        subprocess.run(
+            ["docker", "image", "inspect", host.image], capture_output=True, check=False
+        ).returncode
+        != 0
+    ):
+        raise FleetError(f"image {host.image} is missing; run tools/prepare-host.sh")
+    say(f"creating {host.name} ({host.release}, {host.ipv4}, {host.ipv6})")
+    args = [
+        "run",
+        "-d",
+        "--name",
+        host.name,
+        "--hostname",
+        host.name,
+        "--label",
+        f"{LABEL}=1",
+        "--network",
+        fleet.network,
+        "--ip",
+        host.ipv4,
+        "--ip6",
+        host.ipv6,
+        # systemd as PID 1 without --privileged (see DESIGN.md)
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+        "--tmpfs",
+        "/tmp",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--cgroupns",
+        "host",
+        "--cap-add",
+        "SYS_ADMIN",
+        "--cap-add",
+        "NET_ADMIN",
+    ]
+    if host == fleet.bridge:
+        # Bridge runs the playbooks from this checkout, as production
+        # bridge runs them from its own clone; pip's cache is shared so the
+        # venv builds quickly.
+        args += [
+            "-v",
+            f"{REPO_ROOT}:{BRIDGE_REPO}:ro",
+            "-v",
+            f"{STATE_DIR / 'pip-cache'}:/root/.cache/pip",
+        ]
+        # pip on bridge trusts what this machine trusts (some networks
+        # reach PyPI only through a TLS-inspecting proxy with its own CA).
+        if HOST_CA_BUNDLE.exists():
+            args += ["-v", f"{HOST_CA_BUNDLE}:{BRIDGE_CA_BUNDLE}:ro"]
+    docker(*args, host.image)
+
+
+def wait_booted(host: Host, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        proc = subprocess.run(
+            ["docker", "exec", host.name, "systemctl", "is-system-running"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.stdout.strip() in ("running", "degraded"):
+            return
+        time.sleep(1)
+    raise FleetError(f"{host.name}: systemd did not finish booting within {timeout:.0f} s")
+
+
+def ensure_ssh_key() -> tuple[Path, str]:
+    key = STATE_DIR / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        say(f"generating the fleet's SSH key {key}")
+        subprocess.run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "bridge@local-fleet",
+                "-f",
+                str(key),
+            ],
+            check=True,
+        )
+    return key, Path(f"{key}.pub").read_text().strip()
+
+
+def exec_in(host: Host, script: str, stdin: str | None = None) -> None:
+    proc = subprocess.run(
+        ["docker", "exec", "-i", host.name, "bash", "-euc", script],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise FleetError(
+            f"{host.name}: {script.splitlines()[0]}...: "
+            f"{(proc.stderr or proc.stdout).strip()[-2000:]}"
+        )
+
+
+def authorize_key(host: Host, pubkey: str) -> None:
+    exec_in(
+        host,
+        "install -d -m 700 /root/.ssh; touch /root/.ssh/authorized_keys; "
+        "chmod 600 /root/.ssh/authorized_keys; read -r key; "
+        'grep -qxF "$key" /root/.ssh/authorized_keys || '
+        'echo "$key" >> /root/.ssh/authorized_keys',
+        stdin=pubkey + "\n",
+    )
+
+
+def prepare_bridge(bridge: Host, key: Path) -> None:
+    exec_in(
+        bridge,
+        "install -d -m 700 /root/.ssh; cat > /root/.ssh/id_ed25519; "
+        "chmod 600 /root/.ssh/id_ed25519",
+        stdin=key.read_text(),
+    )
+    want = hashlib.sha256((REPO_ROOT / "requirements.txt").read_bytes()).hexdigest()
+    script = f"""
+stamp={BRIDGE_VENV}/.requirements.sha256
+if [ -f {BRIDGE_CA_BUNDLE} ]; then export PIP_CERT={BRIDGE_CA_BUNDLE}; fi
+if [ "$(cat $stamp 2>/dev/null)" != "{want}" ]; then
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    rm -rf {BRIDGE_VENV}
+    python3 -m venv {BRIDGE_VENV}
+    {BRIDGE_VENV}/bin/pip install -q --upgrade pip
+    {BRIDGE_VENV}/bin/pip install -q -r {BRIDGE_REPO}/requirements.txt
+    echo {want} > $stamp
+fi
+"""
+    say(f"{bridge.name}: ensuring the Ansible venv {BRIDGE_VENV} from requirements.txt")
+    exec_in(bridge, script)
+
+
+def cmd_up(fleet: Fleet) -> int:
+    start = time.monotonic()
+    STATE_DIR.mkdir(exist_ok=True)
+    (STATE_DIR / "pip-cache").mkdir(exist_ok=True)
+    ensure_network(fleet)
+    for host in fleet.hosts:
+        ensure_host(fleet, host)
+    key, pubkey = ensure_ssh_key()
+    for host in fleet.hosts:
+        wait_booted(host)
+        authorize_key(host, pubkey)
+    prepare_bridge(fleet.bridge, key)
+    say(f"{len(fleet.hosts)} hosts up in {time.monotonic() - start:.0f} s")
+    return 0
+
+
+def parse_recap(output: str) -> dict[str, dict[str, int]]:
+    """Per-host counters from the PLAY RECAP of ansible-playbook output."""
+    recap: dict[str, dict[str, int]] = {}
+    in_recap = False
+    for line in output.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        match = RECAP_LINE.match(line) if in_recap else None
+        if match:
+            recap[match["host"]] = {k: int(v) for k, v in match.groupdict().items() if k != "host"}
+    return recap
+
+
+def run_playbook(fleet: Fleet, playbook: str, log: Path) -> tuple[int, str]:
+    command = (
+        f"cd {BRIDGE_REPO} && ANSIBLE_CONFIG={BRIDGE_REPO}/ansible.cfg "
+        f"ANSIBLE_FORCE_COLOR=0 {BRIDGE_VENV}/bin/ansible-playbook "
+        f"-i inventory/local/hosts.yaml -i inventory/groups.yaml {playbook}"
+    )
+    lines = []
+    with (
+        log.open("w") as out,
+        subprocess.Popen(
+            ["docker", "exec", fleet.bridge.name, "bash", "-c", command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as proc,
+    ):
+        for line in proc.stdout:
+            out.write(line)
+            lines.append(line)
+            if line.startswith(
+                ("PLAY [", "TASK [", "fatal:", "failed:", "changed:", "ERROR!", "[ERROR]")
+            ):
+                print("  " + line.rstrip()[:160], flush=True)
+    return proc.returncode, "".join(lines)
+
+
+def cmd_deploy(fleet: Fleet) -> int:
+    cmd_up(fleet)
+    log = STATE_DIR / "logs" / f"deploy-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    say(f"running {PLAYBOOK} from {fleet.bridge.name} over SSH (log: {log})")
+    start = time.monotonic()
+    rc, output = run_playbook(fleet, PLAYBOOK, log)
+    seconds = time.monotonic() - start
+    recap = parse_recap(output)
+    print(f"\n{'host':<34} {'ok':>4} {'changed':>8} {'failed':>7} {'unreachable':>12}")
+    for name in sorted(recap):
+        r = recap[name]
+        print(f"{name:<34} {r['ok']:>4} {r['changed']:>8} {r['failed']:>7} {r['unreachable']:>12}")
+    missing = sorted({h.name for h in fleet.hosts} - set(recap))
+    changed = sum(r["changed"] for r in recap.values())
+    broken = [n for n, r in recap.items() if r["failed"] or r["unreachable"]]
+    if rc != 0 or broken or not recap:
+        say(
+            f"FAILED: {PLAYBOOK} exited {rc} after {seconds:.0f} s; "
+            f"failed or unreachable: {', '.join(broken) or 'none'}; see {log}"
+        )
+        return 1
+    if missing:
+        say(f"note: not in the recap (disabled?): {', '.join(missing)}")
+    if changed:
+        say(
+            f"deployed {PLAYBOOK} to {len(recap)} hosts in {seconds:.0f} s: "
+            f"{changed} changes; run again to see it converge"
+        )
+    else:
+        say(
+            f"converged: {PLAYBOOK} on {len(recap)} hosts in {seconds:.0f} s made "
+            "no changes (changed=0 on every host)"
+        )
+    return 0
+
+
+def cmd_status(fleet: Fleet) -> int:
+    for host in fleet.hosts:
+        print(
+            f"{host.name:<34} {host.release:<9} {host.ipv4:<15} {host.ipv6:<24} "
+            f"{container_state(host.name) or 'absent'}"
+        )
+    return 0
+
+
+def cmd_down(fleet: Fleet) -> int:
+    names = [h.name for h in fleet.hosts if container_state(h.name) is not None]
+    if names:
+        say(f"removing {len(names)} host containers")
+        docker("rm", "-f", "-v", *names)
+    if (
+        subprocess.run(
+            ["docker", "network", "inspect", fleet.network], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
+        say(f"removing network {fleet.network}")
+        docker("network", "rm", fleet.network)
+    say("fleet is down")
+    return 0
+
+
+COMMANDS = {"up": cmd_up, "deploy": cmd_deploy, "status": cmd_status, "down": cmd_down}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="fleet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=sorted(COMMANDS), help="what to do")
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](load_fleet())
+    except FleetError as exc:
+        print(f"fleet: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("fleet: interrupted", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
