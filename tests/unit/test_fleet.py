@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from sctools import fleet
+from sctools import fleet, recap
 
 GOOD = """
 all:
@@ -80,14 +80,14 @@ b.example.test             : ok=12   changed=5    unreachable=1    failed=2    s
 
 
 def test_parse_recap_counts_per_host():
-    recap = fleet.parse_recap(RECAP)
-    assert recap["a.test"] == {"ok": 40, "changed": 0, "unreachable": 0, "failed": 0}
-    assert recap["b.example.test"]["changed"] == 5
-    assert recap["b.example.test"]["failed"] == 2
+    hosts = recap.parse_recap(RECAP)
+    assert hosts["a.test"] == {"ok": 40, "changed": 0, "unreachable": 0, "failed": 0}
+    assert hosts["b.example.test"]["changed"] == 5
+    assert recap.broken_hosts(hosts) == ["b.example.test"]
 
 
 def test_parse_recap_ignores_lines_before_the_recap():
-    assert fleet.parse_recap("a.test : ok=1 changed=1 unreachable=0 failed=0\n") == {}
+    assert recap.parse_recap("a.test : ok=1 changed=1 unreachable=0 failed=0\n") == {}
 
 
 def test_main_reports_bad_command_as_usage_error(capsys):

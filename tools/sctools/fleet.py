@@ -24,7 +24,6 @@ import argparse
 import hashlib
 import ipaddress
 import json
-import re
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 import yaml
 
 from sctools import REPO_ROOT
+from sctools.recap import broken_hosts, parse_recap
 
 INVENTORY = REPO_ROOT / "inventory" / "local" / "hosts.yaml"
 STATE_DIR = REPO_ROOT / ".fleet"
@@ -45,10 +45,6 @@ BRIDGE_VENV = "/opt/ansible-venv"
 PLAYBOOK = "playbooks/base.yaml"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 BRIDGE_CA_BUNDLE = "/etc/ssl/fleet-host-ca-bundle.crt"
-RECAP_LINE = re.compile(
-    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
-    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)"
-)
 
 
 class FleetError(Exception):
@@ -364,20 +360,6 @@ def cmd_up(fleet: Fleet) -> int:
     return 0
 
 
-def parse_recap(output: str) -> dict[str, dict[str, int]]:
-    """Per-host counters from the PLAY RECAP of ansible-playbook output."""
-    recap: dict[str, dict[str, int]] = {}
-    in_recap = False
-    for line in output.splitlines():
-        if line.startswith("PLAY RECAP"):
-            in_recap = True
-            continue
-        match = RECAP_LINE.match(line) if in_recap else None
-        if match:
-            recap[match["host"]] = {k: int(v) for k, v in match.groupdict().items() if k != "host"}
-    return recap
-
-
 def run_playbook(fleet: Fleet, playbook: str, log: Path) -> tuple[int, str]:
     command = (
         f"cd {BRIDGE_REPO} && ANSIBLE_CONFIG={BRIDGE_REPO}/ansible.cfg "
@@ -419,7 +401,7 @@ def cmd_deploy(fleet: Fleet) -> int:
         print(f"{name:<34} {r['ok']:>4} {r['changed']:>8} {r['failed']:>7} {r['unreachable']:>12}")
     missing = sorted({h.name for h in fleet.hosts} - set(recap))
     changed = sum(r["changed"] for r in recap.values())
-    broken = [n for n, r in recap.items() if r["failed"] or r["unreachable"]]
+    broken = broken_hosts(recap)
     if rc != 0 or broken or not recap:
         say(
             f"FAILED: {PLAYBOOK} exited {rc} after {seconds:.0f} s; "

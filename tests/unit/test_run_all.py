@@ -1,0 +1,270 @@
+"""Unit tests of run-all, with a stand-in for ansible-playbook."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sctools import run_all
+
+FAKE = Path(__file__).with_name("fake_ansible_playbook.py")
+
+
+class Bench:
+    """A schedule, a plan for the fake ansible-playbook, and run-all's paths."""
+
+    def __init__(self, tmp_path: Path, monkeypatch):
+        self.tmp = tmp_path
+        self.calls = tmp_path / "calls.jsonl"
+        self.plan_file = tmp_path / "plan.json"
+        monkeypatch.setenv("FAKE_CALLS", str(self.calls))
+        monkeypatch.setenv("FAKE_PLAN", str(self.plan_file))
+        self.plan_file.write_text("{}")
+
+    def schedule(self, playbooks: dict) -> None:
+        entries = {
+            name: {"depends_on": deps, "timeout": timeout, "owner": owner}
+            for name, (deps, timeout, owner) in playbooks.items()
+        }
+        (self.tmp / "schedule.yaml").write_text(json.dumps({"playbooks": entries}))
+
+    def plan(self, plan: dict) -> None:
+        self.plan_file.write_text(json.dumps({f"playbooks/{k}.yaml": v for k, v in plan.items()}))
+
+    def args(self, *extra: str) -> list[str]:
+        return [
+            "--schedule", str(self.tmp / "schedule.yaml"),
+            "--log-dir", str(self.tmp / "logs"),
+            "--lock-file", str(self.tmp / "run-all.lock"),
+            "--stop-file", str(self.tmp / "emergency-stop"),
+            "--metrics-file", str(self.tmp / "metrics" / "run_all.prom"),
+            "--ansible-playbook", f"{sys.executable} {FAKE}",
+            *extra,
+        ]  # fmt: skip
+
+    def run(self, *extra: str) -> int:
+        return run_all.main(self.args(*extra))
+
+    def calls_made(self) -> list[dict]:
+        if not self.calls.exists():
+            return []
+        return [json.loads(line) for line in self.calls.read_text().splitlines()]
+
+    def called(self, name: str) -> dict:
+        matches = [c for c in self.calls_made() if c["argv"][-1] == f"playbooks/{name}.yaml"]
+        assert len(matches) == 1, f"{name} called {len(matches)} times"
+        return matches[0]
+
+    def report(self) -> dict:
+        reports = sorted((self.tmp / "logs").glob("*/report.json"))
+        return json.loads(reports[-1].read_text())
+
+    def outcome(self, name: str) -> dict:
+        return next(p for p in self.report()["playbooks"] if p["name"] == name)
+
+
+@pytest.fixture
+def bench(tmp_path, monkeypatch):
+    return Bench(tmp_path, monkeypatch)
+
+
+DIAMOND = {
+    "base": ([], 30, "cron"),
+    "certs": (["base"], 30, "cron"),
+    "mirror": (["certs"], 30, "cron"),
+    "zuul": (["base"], 30, "cron"),
+}
+
+
+def test_dependencies_run_before_their_dependents(bench):
+    bench.schedule(DIAMOND)
+    assert bench.run() == run_all.EXIT_OK
+    assert bench.called("base")["end"] <= bench.called("certs")["start"]
+    assert bench.called("certs")["end"] <= bench.called("mirror")["start"]
+    assert bench.called("base")["end"] <= bench.called("zuul")["start"]
+
+
+def test_independent_playbooks_run_in_parallel(bench):
+    bench.schedule({"a": ([], 30, "cron"), "b": ([], 30, "cron"), "c": ([], 30, "cron")})
+    bench.plan({name: {"sleep": 1.0} for name in "abc"})
+    started = time.monotonic()
+    assert bench.run("--jobs", "3") == run_all.EXIT_OK
+    calls = bench.calls_made()
+    assert max(c["start"] for c in calls) < min(c["end"] for c in calls), "no overlap"
+    assert time.monotonic() - started < 2.9
+
+
+def test_parallelism_is_bounded_by_jobs(bench):
+    bench.schedule({"a": ([], 30, "cron"), "b": ([], 30, "cron"), "c": ([], 30, "cron")})
+    bench.plan({name: {"sleep": 0.5} for name in "abc"})
+    assert bench.run("--jobs", "1") == run_all.EXIT_OK
+    calls = sorted(bench.calls_made(), key=lambda c: c["start"])
+    for before, after in zip(calls, calls[1:], strict=False):
+        assert before["end"] <= after["start"]
+
+
+def test_timeout_kills_the_playbook_and_skips_its_dependents(bench):
+    bench.schedule({"slow": ([], 1, "cron"), "after": (["slow"], 30, "cron")})
+    bench.plan({"slow": {"sleep": 60}})
+    started = time.monotonic()
+    assert bench.run() == run_all.EXIT_FAILED
+    assert time.monotonic() - started < 15
+    assert bench.outcome("slow")["status"] == "timed_out"
+    assert "timeout of 1 s" in bench.outcome("slow")["reason"]
+    assert bench.outcome("after")["status"] == "skipped"
+    assert bench.calls_made() == []  # the fake was killed before it recorded anything
+
+
+def test_failure_on_one_host_skips_only_that_host_downstream(bench):
+    bench.schedule(DIAMOND)
+    hosts = {"h1": "ok", "h2": "unreachable", "h3": "changed"}
+    bench.plan({"base": {"hosts": hosts}, "certs": {"hosts": hosts}, "zuul": {"hosts": hosts}})
+    assert bench.run() == run_all.EXIT_FAILED
+    base = bench.outcome("base")
+    assert base["status"] == "failed"
+    assert base["hosts"]["h2"]["status"] == "unreachable"
+    assert base["hosts"]["h3"]["status"] == "changed"
+    for dependent in ("certs", "zuul", "mirror"):
+        assert (
+            bench.called(dependent)["argv"][bench.called(dependent)["argv"].index("--limit") + 1]
+            == "all:!h2"
+        )
+        assert bench.outcome(dependent)["status"] == "ok"
+        assert bench.outcome(dependent)["excluded_hosts"] == ["h2"]
+    assert "h2" not in bench.outcome("zuul")["hosts"]
+
+
+def test_user_limit_is_combined_with_excluded_hosts(bench):
+    bench.schedule({"base": ([], 30, "cron"), "svc": (["base"], 30, "cron")})
+    bench.plan({"base": {"hosts": {"h1": "failed", "h2": "ok"}}})
+    bench.run("--limit", "mirror")
+    argv = bench.called("svc")["argv"]
+    assert argv[argv.index("--limit") + 1] == "mirror:!h1"
+
+
+def test_whole_playbook_failure_skips_dependents(bench):
+    bench.schedule({"base": ([], 30, "cron"), "svc": (["base"], 30, "cron")})
+    bench.plan({"base": {"rc": 4, "hosts": {}}})
+    assert bench.run() == run_all.EXIT_FAILED
+    assert bench.outcome("svc")["status"] == "skipped"
+    assert "dependency base failed" in bench.outcome("svc")["reason"]
+
+
+def test_second_run_exits_at_once_naming_the_holder(bench, capsys):
+    bench.schedule({"a": ([], 30, "cron")})
+    lock = run_all.Lock(bench.tmp / "run-all.lock")
+    assert lock.acquire() is None
+    try:
+        assert bench.run() == run_all.EXIT_LOCKED
+    finally:
+        lock.release()
+    err = capsys.readouterr().err
+    assert f"pid {os.getpid()} started" in err
+    assert bench.calls_made() == []
+
+
+def test_lock_is_free_again_after_a_run(bench):
+    bench.schedule({"a": ([], 30, "cron")})
+    assert bench.run() == run_all.EXIT_OK
+    assert bench.run() == run_all.EXIT_OK
+
+
+def test_lock_held_by_another_thread_blocks_a_concurrent_run(bench):
+    bench.schedule({"a": ([], 30, "cron")})
+    bench.plan({"a": {"sleep": 1.5}})
+    codes = []
+    first = threading.Thread(target=lambda: codes.append(bench.run()))
+    first.start()
+    time.sleep(0.5)
+    second_code = bench.run()
+    first.join()
+    assert second_code == run_all.EXIT_LOCKED
+    assert codes == [run_all.EXIT_OK]
+
+
+def test_emergency_stop_does_nothing_and_says_why(bench, capsys):
+    bench.schedule({"a": ([], 30, "cron")})
+    (bench.tmp / "emergency-stop").write_text("gerrit upgrade in progress, ask alice\n")
+    assert bench.run() == run_all.EXIT_STOPPED
+    assert "gerrit upgrade in progress, ask alice" in capsys.readouterr().err
+    assert bench.calls_made() == []
+
+
+def test_owner_cron_runs_only_cron_playbooks(bench):
+    bench.schedule({"base": ([], 30, "cron"), "zuul": (["base"], 30, "zuul")})
+    assert bench.run() == run_all.EXIT_OK
+    assert [c["argv"][-1] for c in bench.calls_made()] == ["playbooks/base.yaml"]
+    assert bench.run("--owner", "all") == run_all.EXIT_OK
+    assert len(bench.calls_made()) == 3
+
+
+def test_only_and_skip_select_playbooks(bench):
+    bench.schedule(DIAMOND)
+    bench.run("--only", "zuul")
+    assert [c["argv"][-1] for c in bench.calls_made()] == ["playbooks/zuul.yaml"]
+    bench.calls.unlink()
+    bench.run("--skip", "zuul", "--skip", "mirror")
+    assert {c["argv"][-1] for c in bench.calls_made()} == {
+        "playbooks/base.yaml", "playbooks/certs.yaml"}  # fmt: skip
+
+
+def test_unknown_playbook_in_only_is_a_usage_error(bench, capsys):
+    bench.schedule(DIAMOND)
+    assert bench.run("--only", "nope") == run_all.EXIT_USAGE
+    assert "unknown playbook(s) nope" in capsys.readouterr().err
+
+
+def test_list_prints_the_plan_without_running(bench, capsys):
+    bench.schedule(DIAMOND)
+    assert bench.run("--list") == run_all.EXIT_OK
+    out = capsys.readouterr().out
+    assert out.index("base") < out.index("certs") < out.index("mirror")
+    assert bench.calls_made() == []
+
+
+def test_check_and_diff_are_passed_through(bench):
+    bench.schedule({"a": ([], 30, "cron")})
+    bench.run("--check", "--diff")
+    argv = bench.called("a")["argv"]
+    assert "--check" in argv and "--diff" in argv
+
+
+def test_report_log_and_metrics_are_written(bench):
+    bench.schedule({"a": ([], 30, "cron")})
+    bench.plan({"a": {"hosts": {"h1": "changed", "h2": "ok"}}})
+    bench.run()
+    outcome = bench.outcome("a")
+    assert outcome["hosts"]["h1"] == {"status": "changed", "ok": 3, "changed": 1,
+                                      "unreachable": 0, "failed": 0}  # fmt: skip
+    assert "PLAY RECAP" in Path(outcome["log"]).read_text()
+    metrics = (bench.tmp / "metrics" / "run_all.prom").read_text()
+    assert 'run_all_playbook_success{playbook="a"} 1' in metrics
+    assert bench.report()["exit_code"] == 0
+
+
+def test_old_runs_are_rotated(bench):
+    bench.schedule({"a": ([], 30, "cron")})
+    for _ in range(4):
+        bench.run("--keep-runs", "2")
+    assert len(list((bench.tmp / "logs").iterdir())) == 2
+
+
+def test_malformed_schedule_is_a_usage_error_naming_the_file(bench, capsys):
+    (bench.tmp / "schedule.yaml").write_text(
+        "playbooks:\n  a: {depends_on: [], timeout: 0, owner: cron}\n"
+    )
+    assert bench.run() == run_all.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "schedule.yaml: playbooks.a.timeout" in err
+
+
+def test_limit_pattern():
+    assert run_all.limit_pattern(None, []) is None
+    assert run_all.limit_pattern("mirror", []) == "mirror"
+    assert run_all.limit_pattern(None, ["a", "b"]) == "all:!a:!b"

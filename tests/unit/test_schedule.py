@@ -1,0 +1,60 @@
+"""The schedule is valid and names exactly the playbooks that exist."""
+
+import pytest
+
+from sctools import schedule
+
+
+def test_schedule_names_every_playbook_and_only_those():
+    loaded = schedule.load_schedule(playbook_dir=schedule.PLAYBOOK_DIR)
+    on_disk = schedule.playbooks_on_disk()
+    assert set(loaded.playbooks) == on_disk, (
+        f"not in schedule.yaml: {sorted(on_disk - set(loaded.playbooks))}; "
+        f"in schedule.yaml but no playbook: {sorted(set(loaded.playbooks) - on_disk)}"
+    )
+
+
+def write(tmp_path, text):
+    path = tmp_path / "schedule.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("playbooks:\n  a: {depends_on: [], timeout: 10, owner: cron, colour: red}\n",
+         "playbooks.a: unknown key(s) colour"),
+        ("playbooks:\n  a: {depends_on: [], timeout: 10}\n", "playbooks.a: missing owner"),
+        ("playbooks:\n  a: {depends_on: [b], timeout: 10, owner: cron}\n",
+         "playbooks.a.depends_on: 'b' is not in the schedule"),
+        ("playbooks:\n  a: {depends_on: [], timeout: 10, owner: jenkins}\n",
+         "playbooks.a.owner: 'jenkins' is not one of cron, zuul"),
+        ("playbooks:\n  a: {depends_on: [], timeout: soon, owner: cron}\n",
+         "playbooks.a.timeout: must be a positive number"),
+        ("playbooks:\n  a: {depends_on: [b], timeout: 1, owner: cron}\n"
+         "  b: {depends_on: [a], timeout: 1, owner: cron}\n", "dependency cycle a -> b -> a"),
+        ("playbooks: [a\n", "cannot read"),
+        ("plays: {}\n", "only 'playbooks'"),
+    ],
+)  # fmt: skip
+def test_malformed_schedule_names_file_and_field(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(schedule.ScheduleError) as error:
+        schedule.load_schedule(path)
+    assert str(path) in str(error.value)
+    assert message in str(error.value)
+
+
+def test_missing_playbook_file_is_reported(tmp_path):
+    path = write(tmp_path, "playbooks:\n  ghost: {depends_on: [], timeout: 1, owner: cron}\n")
+    with pytest.raises(schedule.ScheduleError, match="ghost.yaml does not exist"):
+        schedule.load_schedule(path, playbook_dir=tmp_path)
+
+
+def test_order_respects_dependencies():
+    s = schedule.Schedule({
+        n: schedule.Playbook(n, "", tuple(d), 1, "cron")
+        for n, d in {"svc": ["certs"], "certs": ["base"], "base": [], "aaa": ["base"]}.items()
+    })  # fmt: skip
+    assert s.order() == ["base", "aaa", "certs", "svc"]

@@ -1,0 +1,580 @@
+"""run-all: converge the fleet by running every scheduled playbook.
+
+Reads schedule.yaml, then runs the playbooks with bounded parallelism in
+dependency order, each under its own timeout. When a playbook fails on some
+hosts, the playbooks that depend on it still run, without those hosts; when
+it fails as a whole (syntax error, timeout), they are skipped. Two runs never
+overlap (a lock file names the holder); an emergency-stop file makes run-all
+do nothing and say why. Hosts in the `disabled` group are excluded by every
+playbook's host pattern.
+
+Each run writes, under --log-dir/<run id>/, one log per playbook and
+report.json (per playbook: start, duration, status, and per host ok,
+changed, failed, unreachable); older runs beyond --keep-runs are deleted.
+Durations and results are exported as a Prometheus textfile (--metrics-file)
+for node-exporter's textfile collector.
+
+Exit codes:
+  0  every playbook succeeded on every host
+  1  a playbook failed (on some or all hosts), timed out or was skipped
+  2  bad usage or a malformed schedule
+  3  another run holds the lock (its pid and start time are printed)
+  4  the emergency-stop file exists (its content, the reason, is printed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sctools import REPO_ROOT
+from sctools.recap import broken_hosts, parse_recap
+from sctools.schedule import Schedule, ScheduleError, load_schedule
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_STOPPED = 0, 1, 2, 3, 4
+KILL_GRACE_SECONDS = 10
+
+
+@dataclass
+class Outcome:
+    """What happened to one playbook in this run."""
+
+    name: str
+    status: str = "waiting"  # waiting, running, ok, failed, timed_out, skipped
+    started: str | None = None
+    duration: float = 0.0
+    returncode: int | None = None
+    excluded_hosts: list[str] = field(default_factory=list)
+    hosts: dict[str, dict] = field(default_factory=dict)
+    reason: str = ""
+    log: str = ""
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return sorted(h for h, r in self.hosts.items() if r["status"] in ("failed", "unreachable"))
+
+
+def host_status(counts: dict[str, int]) -> str:
+    if counts["unreachable"]:
+        return "unreachable"
+    if counts["failed"]:
+        return "failed"
+    return "changed" if counts["changed"] else "ok"
+
+
+class Lock:
+    """An flock on a file that also records who holds it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.handle = None
+
+    def acquire(self) -> str | None:
+        """Take the lock; return None, or a description of the current holder."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown holder"
+            handle.close()
+            return holder
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} started {datetime.now(UTC).isoformat(timespec='seconds')}")
+        handle.flush()
+        self.handle = handle
+        return None
+
+    def release(self) -> None:
+        if self.handle:
+            self.handle.truncate(0)
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
+
+
+class Progress:
+    """Event lines for logs; on a terminal also a live status line."""
+
+    def __init__(self, outcomes: dict[str, Outcome], stream=sys.stdout):
+        self.outcomes = outcomes
+        self.stream = stream
+        self.live = stream.isatty()
+        self.lock = threading.Lock()
+
+    def event(self, message: str) -> None:
+        with self.lock:
+            stamp = datetime.now(UTC).strftime("%H:%M:%S")
+            prefix = "\r\033[K" if self.live else ""
+            self.stream.write(f"{prefix}{stamp} {message}\n")
+            if self.live:
+                self.stream.write(self.status_line())
+            self.stream.flush()
+
+    def status_line(self) -> str:
+        by = {}
+        for o in self.outcomes.values():
+            by.setdefault(
+                "running"
+                if o.status == "running"
+                else "waiting"
+                if o.status == "waiting"
+                else "done",
+                [],
+            ).append(o.name)
+        return (
+            f"running: {', '.join(by.get('running', [])) or '-'} | "
+            f"waiting: {len(by.get('waiting', []))} | done: {len(by.get('done', []))}"
+            f"/{len(self.outcomes)}"
+        )
+
+    def tick(self) -> None:
+        if self.live:
+            with self.lock:
+                self.stream.write("\r\033[K" + self.status_line())
+                self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            with self.lock:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+
+
+@dataclass
+class Options:
+    ansible_playbook: list[str]
+    inventories: list[str]
+    limit: str | None
+    check: bool
+    diff: bool
+    jobs: int
+    run_dir: Path
+
+
+def limit_pattern(user_limit: str | None, excluded: list[str]) -> str | None:
+    """The --limit for ansible-playbook: the user's limit minus excluded hosts."""
+    if not excluded:
+        return user_limit
+    return ":".join([user_limit or "all", *(f"!{h}" for h in excluded)])
+
+
+def run_playbook(
+    schedule: Schedule,
+    outcome: Outcome,
+    options: Options,
+    progress: Progress,
+    stop: threading.Event,
+) -> None:
+    playbook = schedule.playbooks[outcome.name]
+    command = [*options.ansible_playbook]
+    for inventory in options.inventories:
+        command += ["-i", inventory]
+    pattern = limit_pattern(options.limit, outcome.excluded_hosts)
+    if pattern:
+        command += ["--limit", pattern]
+    if options.check:
+        command.append("--check")
+    if options.diff:
+        command.append("--diff")
+    command.append(playbook.path)
+    log = options.run_dir / f"{outcome.name}.log"
+    outcome.log = str(log)
+    outcome.started = datetime.now(UTC).isoformat(timespec="seconds")
+    outcome.status = "running"
+    note = f" without {', '.join(outcome.excluded_hosts)}" if outcome.excluded_hosts else ""
+    progress.event(f"start {outcome.name}{note} (timeout {playbook.timeout} s)")
+    start = time.monotonic()
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    with log.open("w") as out:
+        out.write(f"$ {' '.join(command)}\n")
+        out.flush()
+        proc = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        timed_out = False
+        while proc.poll() is None:
+            if time.monotonic() - start > playbook.timeout or stop.is_set():
+                timed_out = not stop.is_set()
+                terminate(proc)
+                break
+            time.sleep(0.2)
+    outcome.duration = round(time.monotonic() - start, 2)
+    outcome.returncode = proc.returncode
+    outcome.hosts = {
+        h: {"status": host_status(c), **c}
+        for h, c in parse_recap(log.read_text(errors="replace")).items()
+    }
+    if timed_out:
+        outcome.status = "timed_out"
+        outcome.reason = f"killed after its timeout of {playbook.timeout} s"
+    elif stop.is_set():
+        outcome.status = "failed"
+        outcome.reason = "interrupted"
+    elif proc.returncode == 0:
+        outcome.status = "ok"
+    else:
+        outcome.status = "failed"
+        broken = broken_hosts({h: c for h, c in outcome.hosts.items()})
+        outcome.reason = (
+            f"failed on {', '.join(broken)}"
+            if broken
+            else f"ansible-playbook exited {proc.returncode}; see {log}"
+        )
+    changed = sum(1 for r in outcome.hosts.values() if r["status"] == "changed")
+    progress.event(
+        f"{outcome.status:<9} {outcome.name} in {outcome.duration:.0f} s: "
+        f"{len(outcome.hosts)} hosts, {changed} changed"
+        + (f"; {outcome.reason}" if outcome.reason else "")
+    )
+
+
+def terminate(proc: subprocess.Popen) -> None:
+    """Stop ansible-playbook and everything it started: TERM, then KILL."""
+    for sig, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def blocked_by(
+    schedule: Schedule, name: str, outcomes: dict[str, Outcome]
+) -> tuple[str, list[str]]:
+    """Why a playbook cannot run at all ('' if it can), and hosts it must skip."""
+    excluded: set[str] = set()
+    for dep in schedule.playbooks[name].depends_on:
+        if dep not in outcomes:  # not selected in this run (other owner, --only)
+            continue
+        result = outcomes[dep]
+        if result.status in ("timed_out", "skipped") or (
+            result.status == "failed" and not result.failed_hosts
+        ):
+            return f"{dep} {result.status.replace('_', ' ')}", []
+        excluded |= set(result.failed_hosts) | set(result.excluded_hosts)
+    return "", sorted(excluded)
+
+
+def execute(
+    schedule: Schedule,
+    selected: list[str],
+    options: Options,
+    progress: Progress,
+    outcomes: dict[str, Outcome],
+) -> None:
+    stop = threading.Event()
+    running: dict[Future, str] = {}
+    with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+        try:
+            while True:
+                for name in selected:
+                    o = outcomes[name]
+                    if o.status != "waiting":
+                        continue
+                    deps = [d for d in schedule.playbooks[name].depends_on if d in outcomes]
+                    if any(outcomes[d].status in ("waiting", "running") for d in deps):
+                        continue
+                    reason, excluded = blocked_by(schedule, name, outcomes)
+                    if reason:
+                        o.status, o.reason = "skipped", f"dependency {reason}"
+                        progress.event(f"skipped   {name}: {o.reason}")
+                        continue
+                    if len(running) >= options.jobs:
+                        break
+                    o.excluded_hosts = excluded
+                    o.status = "running"
+                    running[pool.submit(run_playbook, schedule, o, options, progress, stop)] = name
+                if not running:
+                    break
+                done, _ = wait(running, timeout=1, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()
+                    del running[future]
+                progress.tick()
+        except KeyboardInterrupt:
+            stop.set()
+            progress.event("interrupted: stopping the running playbooks")
+            raise
+
+
+def rotate(log_dir: Path, keep: int) -> None:
+    runs = sorted(p for p in log_dir.iterdir() if p.is_dir() and p.name[:1].isdigit())
+    for old in runs[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_metrics(path: Path, outcomes: dict[str, Outcome], finished: float) -> None:
+    lines = [
+        "# HELP run_all_playbook_duration_seconds Wall time of the playbook in the last run.",
+        "# TYPE run_all_playbook_duration_seconds gauge",
+    ]
+    lines += [
+        f'run_all_playbook_duration_seconds{{playbook="{o.name}"}} {o.duration}'
+        for o in outcomes.values()
+    ]
+    lines += [
+        "# HELP run_all_playbook_success 1 if the playbook succeeded on every host.",
+        "# TYPE run_all_playbook_success gauge",
+    ]
+    lines += [
+        f'run_all_playbook_success{{playbook="{o.name}"}} {int(o.status == "ok")}'
+        for o in outcomes.values()
+    ]
+    lines += [
+        "# HELP run_all_playbook_failed_hosts Hosts that failed or were unreachable.",
+        "# TYPE run_all_playbook_failed_hosts gauge",
+    ]
+    lines += [
+        f'run_all_playbook_failed_hosts{{playbook="{o.name}"}} {len(o.failed_hosts)}'
+        for o in outcomes.values()
+    ]
+    lines += [
+        "# HELP run_all_last_run_timestamp_seconds When the last run finished.",
+        "# TYPE run_all_last_run_timestamp_seconds gauge",
+        f"run_all_last_run_timestamp_seconds {finished:.0f}",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)  # atomic: the collector never reads half a file
+
+
+def summary(outcomes: dict[str, Outcome]) -> str:
+    rows = [
+        f"{'playbook':<24} {'status':<10} {'seconds':>8} {'hosts':>6} {'changed':>8} "
+        f"{'failed':>7}  notes"
+    ]
+    for o in outcomes.values():
+        changed = sum(1 for r in o.hosts.values() if r["status"] == "changed")
+        rows.append(
+            f"{o.name:<24} {o.status:<10} {o.duration:>8.1f} {len(o.hosts):>6} "
+            f"{changed:>8} {len(o.failed_hosts):>7}  {o.reason}"
+        )
+    return "\n".join(rows)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run-all", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--schedule",
+        type=Path,
+        default=REPO_ROOT / "schedule.yaml",
+        help="the schedule file (default: schedule.yaml of this checkout)",
+    )
+    parser.add_argument(
+        "-i",
+        "--inventory",
+        action="append",
+        default=[],
+        help="inventory source, repeatable (default: ansible.cfg's)",
+    )
+    parser.add_argument("--limit", help="host pattern, as ansible-playbook --limit")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PLAYBOOK",
+        help="run only these playbooks (repeatable)",
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="PLAYBOOK",
+        help="do not run these playbooks (repeatable)",
+    )
+    parser.add_argument(
+        "--owner",
+        choices=["cron", "all"],
+        default="cron",
+        help="cron: the playbooks cron owns (default); all: every playbook",
+    )
+    parser.add_argument("--check", action="store_true", help="pass --check (dry run)")
+    parser.add_argument("--diff", action="store_true", help="pass --diff")
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print the plan (order, dependencies, timeouts) and exit",
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=4, help="playbooks run at the same time (default: 4)"
+    )
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=Path("/var/log/run-all"),
+        help="where run directories go (default: /var/log/run-all)",
+    )
+    parser.add_argument(
+        "--keep-runs",
+        type=int,
+        default=100,
+        help="run directories kept; older ones are deleted (default: 100)",
+    )
+    parser.add_argument(
+        "--lock-file",
+        type=Path,
+        default=Path("/run/run-all.lock"),
+        help="lock against overlapping runs (default: /run/run-all.lock)",
+    )
+    parser.add_argument(
+        "--stop-file",
+        type=Path,
+        default=Path("/etc/system-config/emergency-stop"),
+        help="if this file exists, do nothing and print its content "
+        "(default: /etc/system-config/emergency-stop)",
+    )
+    parser.add_argument(
+        "--metrics-file",
+        type=Path,
+        default=Path("/var/lib/prometheus/node-exporter/run_all.prom"),
+        help="Prometheus textfile written after each run",
+    )
+    parser.add_argument(
+        "--ansible-playbook",
+        default="ansible-playbook",
+        help="the ansible-playbook command (default: from PATH)",
+    )
+    return parser.parse_args(argv)
+
+
+def select(schedule: Schedule, args: argparse.Namespace) -> list[str]:
+    unknown = sorted(set(args.only + args.skip) - set(schedule.playbooks))
+    if unknown:
+        raise ScheduleError(
+            f"--only/--skip: unknown playbook(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(schedule.playbooks))}"
+        )
+    names = [
+        n for n in schedule.order() if args.owner == "all" or schedule.playbooks[n].owner == "cron"
+    ]
+    if args.only:
+        names = [n for n in names if n in args.only]
+    return [n for n in names if n not in args.skip]
+
+
+def print_plan(schedule: Schedule, names: list[str]) -> None:
+    print(f"{'playbook':<24} {'owner':<6} {'timeout':>8}  depends on")
+    for name in names:
+        p = schedule.playbooks[name]
+        print(f"{name:<24} {p.owner:<6} {p.timeout:>8}  {', '.join(p.depends_on) or '-'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        schedule = load_schedule(args.schedule)
+        names = select(schedule, args)
+    except ScheduleError as exc:
+        print(f"run-all: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.jobs < 1:
+        print("run-all: error: --jobs must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if args.list:
+        print_plan(schedule, names)
+        return EXIT_OK
+    if not names:
+        print("run-all: error: no playbook selected", file=sys.stderr)
+        return EXIT_USAGE
+    if args.stop_file.exists():
+        reason = args.stop_file.read_text(errors="replace").strip() or "(no reason given)"
+        print(
+            f"run-all: emergency stop: {args.stop_file} exists, doing nothing. Reason: {reason}",
+            file=sys.stderr,
+        )
+        return EXIT_STOPPED
+    lock = Lock(args.lock_file)
+    holder = lock.acquire()
+    if holder:
+        print(f"run-all: another run holds {args.lock_file} ({holder}); exiting", file=sys.stderr)
+        return EXIT_LOCKED
+    try:
+        return run(schedule, names, args)
+    finally:
+        lock.release()
+
+
+def run(schedule: Schedule, names: list[str], args: argparse.Namespace) -> int:
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    run_dir = args.log_dir / run_id
+    run_dir.mkdir(parents=True)
+    options = Options(
+        ansible_playbook=args.ansible_playbook.split(),
+        inventories=args.inventory,
+        limit=args.limit,
+        check=args.check,
+        diff=args.diff,
+        jobs=args.jobs,
+        run_dir=run_dir,
+    )
+    outcomes = {n: Outcome(n) for n in names}
+    progress = Progress(outcomes)
+    started = time.time()
+    progress.event(
+        f"run {run_id}: {len(names)} playbooks, {args.jobs} at a time; logs in {run_dir}"
+    )
+    interrupted = False
+    try:
+        execute(schedule, names, options, progress, outcomes)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        progress.close()
+    finished = time.time()
+    ok = all(o.status == "ok" for o in outcomes.values()) and not interrupted
+    code = EXIT_OK if ok else EXIT_FAILED
+    report = {
+        "run_id": run_id,
+        "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        "duration": round(finished - started, 2),
+        "exit_code": code,
+        "check": args.check,
+        "limit": args.limit,
+        "playbooks": [asdict(o) for o in outcomes.values()],
+    }
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    rotate(args.log_dir, args.keep_runs)
+    try:
+        write_metrics(args.metrics_file, outcomes, finished)
+    except OSError as exc:
+        print(f"run-all: warning: cannot write metrics {args.metrics_file}: {exc}", file=sys.stderr)
+    print(summary(outcomes))
+    failed_hosts = sorted({h for o in outcomes.values() for h in o.failed_hosts})
+    print(
+        f"run {run_id}: {'OK' if ok else 'FAILED'} in {finished - started:.0f} s"
+        + (f"; failed or unreachable hosts: {', '.join(failed_hosts)}" if failed_hosts else "")
+        + f"; report: {run_dir / 'report.json'}"
+    )
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
