@@ -4,9 +4,11 @@ Commands:
   up       create the network and the host containers (idempotent), give
            bridge its SSH key and its Ansible venv, and authorise that key
            for root on every host, as on a fresh cloud fleet
-  deploy   `up`, then run playbooks/base.yaml from bridge over SSH, as
-           production does; prints the per-host recap and whether the run
-           changed anything (a second deploy converges with changed=0)
+  deploy   `up`, then run-all on bridge (every playbook of schedule.yaml,
+           reaching the hosts over SSH, as production's cron does), with its
+           live progress and summary; says whether the run changed anything
+           (a second deploy converges with changed=0). Arguments after
+           `deploy` go to run-all, e.g. `fleet deploy --only base --check`.
   status   list the hosts and the state of their containers
   down     remove the host containers and the network
 
@@ -24,6 +26,8 @@ import argparse
 import hashlib
 import ipaddress
 import json
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -33,7 +37,6 @@ from pathlib import Path
 import yaml
 
 from sctools import REPO_ROOT
-from sctools.recap import broken_hosts, parse_recap
 
 INVENTORY = REPO_ROOT / "inventory" / "local" / "hosts.yaml"
 STATE_DIR = REPO_ROOT / ".fleet"
@@ -42,7 +45,6 @@ RELEASES = ("bookworm", "trixie")
 LABEL = "system-config.fleet"
 BRIDGE_REPO = "/opt/system-config"
 BRIDGE_VENV = "/opt/ansible-venv"
-PLAYBOOK = "playbooks/base.yaml"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 BRIDGE_CA_BUNDLE = "/etc/ssl/fleet-host-ca-bundle.crt"
 
@@ -344,7 +346,7 @@ fi
     exec_in(bridge, script)
 
 
-def cmd_up(fleet: Fleet) -> int:
+def cmd_up(fleet: Fleet, extra: list[str]) -> int:
     start = time.monotonic()
     STATE_DIR.mkdir(exist_ok=True)
     (STATE_DIR / "pip-cache").mkdir(exist_ok=True)
@@ -360,17 +362,31 @@ def cmd_up(fleet: Fleet) -> int:
     return 0
 
 
-def run_playbook(fleet: Fleet, playbook: str, log: Path) -> tuple[int, str]:
-    command = (
-        f"cd {BRIDGE_REPO} && ANSIBLE_CONFIG={BRIDGE_REPO}/ansible.cfg "
-        f"ANSIBLE_FORCE_COLOR=0 {BRIDGE_VENV}/bin/ansible-playbook "
-        f"-i inventory/local/hosts.yaml -i inventory/groups.yaml {playbook}"
+RUN_ALL_LOG_DIR = "/var/log/run-all"
+
+
+def run_all_command(extra: list[str]) -> str:
+    """run-all on bridge, from the mounted checkout, against the local inventory.
+
+    --owner all: the local fleet has no Zuul, so run-all runs every playbook.
+    """
+    return (
+        f"cd {BRIDGE_REPO} && export ANSIBLE_CONFIG={BRIDGE_REPO}/ansible.cfg "
+        f"PATH={BRIDGE_VENV}/bin:$PATH PYTHONPATH={BRIDGE_REPO}/tools && "
+        f"exec python -m sctools.run_all --owner all --log-dir {RUN_ALL_LOG_DIR} "
+        "-i inventory/local/hosts.yaml -i inventory/groups.yaml "
+        + " ".join(shlex.quote(a) for a in extra)
     )
+
+
+def run_on_bridge(fleet: Fleet, command: str, log: Path) -> tuple[int, str]:
+    """Run a command on bridge, echoing its output live and into a local log."""
     lines = []
+    tty = ["-t"] if sys.stdout.isatty() else []
     with (
         log.open("w") as out,
         subprocess.Popen(
-            ["docker", "exec", fleet.bridge.name, "bash", "-c", command],
+            ["docker", "exec", *tty, fleet.bridge.name, "bash", "-c", command],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -379,51 +395,58 @@ def run_playbook(fleet: Fleet, playbook: str, log: Path) -> tuple[int, str]:
         for line in proc.stdout:
             out.write(line)
             lines.append(line)
-            if line.startswith(
-                ("PLAY [", "TASK [", "fatal:", "failed:", "changed:", "ERROR!", "[ERROR]")
-            ):
-                print("  " + line.rstrip()[:160], flush=True)
+            sys.stdout.write(line)
+            sys.stdout.flush()
     return proc.returncode, "".join(lines)
 
 
-def cmd_deploy(fleet: Fleet) -> int:
-    cmd_up(fleet)
+def fetch_report(fleet: Fleet, output: str) -> dict | None:
+    """The report.json of the run whose output this is, read from bridge."""
+    match = re.search(r"report: (\S+/report\.json)", output)
+    if not match:
+        return None
+    proc = subprocess.run(
+        ["docker", "exec", fleet.bridge.name, "cat", match[1]],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+
+def cmd_deploy(fleet: Fleet, extra: list[str]) -> int:
+    cmd_up(fleet, [])
     log = STATE_DIR / "logs" / f"deploy-{time.strftime('%Y%m%dT%H%M%S')}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    say(f"running {PLAYBOOK} from {fleet.bridge.name} over SSH (log: {log})")
+    say(f"running run-all on {fleet.bridge.name}; playbooks reach the hosts over SSH")
     start = time.monotonic()
-    rc, output = run_playbook(fleet, PLAYBOOK, log)
+    rc, output = run_on_bridge(fleet, run_all_command(extra), log)
     seconds = time.monotonic() - start
-    recap = parse_recap(output)
-    print(f"\n{'host':<34} {'ok':>4} {'changed':>8} {'failed':>7} {'unreachable':>12}")
-    for name in sorted(recap):
-        r = recap[name]
-        print(f"{name:<34} {r['ok']:>4} {r['changed']:>8} {r['failed']:>7} {r['unreachable']:>12}")
-    missing = sorted({h.name for h in fleet.hosts} - set(recap))
-    changed = sum(r["changed"] for r in recap.values())
-    broken = broken_hosts(recap)
-    if rc != 0 or broken or not recap:
-        say(
-            f"FAILED: {PLAYBOOK} exited {rc} after {seconds:.0f} s; "
-            f"failed or unreachable: {', '.join(broken) or 'none'}; see {log}"
-        )
+    report = fetch_report(fleet, output)
+    if rc != 0 or report is None:
+        say(f"FAILED: run-all exited {rc} after {seconds:.0f} s; output kept in {log}")
         return 1
-    if missing:
-        say(f"note: not in the recap (disabled?): {', '.join(missing)}")
-    if changed:
+    changed: dict[str, int] = {}
+    for playbook in report["playbooks"]:
+        for host, counts in playbook["hosts"].items():
+            changed[host] = changed.get(host, 0) + counts["changed"]
+    total = sum(changed.values())
+    playbooks = ", ".join(p["name"] for p in report["playbooks"])
+    if total:
+        busy = ", ".join(f"{h} ({n})" for h, n in sorted(changed.items()) if n)
         say(
-            f"deployed {PLAYBOOK} to {len(recap)} hosts in {seconds:.0f} s: "
-            f"{changed} changes; run again to see it converge"
+            f"deployed {playbooks} to {len(changed)} hosts in {seconds:.0f} s: "
+            f"{total} changes on {busy}; run again to see it converge"
         )
     else:
         say(
-            f"converged: {PLAYBOOK} on {len(recap)} hosts in {seconds:.0f} s made "
+            f"converged: {playbooks} on {len(changed)} hosts in {seconds:.0f} s made "
             "no changes (changed=0 on every host)"
         )
     return 0
 
 
-def cmd_status(fleet: Fleet) -> int:
+def cmd_status(fleet: Fleet, extra: list[str]) -> int:
     for host in fleet.hosts:
         print(
             f"{host.name:<34} {host.release:<9} {host.ipv4:<15} {host.ipv6:<24} "
@@ -432,7 +455,7 @@ def cmd_status(fleet: Fleet) -> int:
     return 0
 
 
-def cmd_down(fleet: Fleet) -> int:
+def cmd_down(fleet: Fleet, extra: list[str]) -> int:
     names = [h.name for h in fleet.hosts if container_state(h.name) is not None]
     if names:
         say(f"removing {len(names)} host containers")
@@ -457,9 +480,16 @@ def main(argv: list[str] | None = None) -> int:
         prog="fleet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("command", choices=sorted(COMMANDS), help="what to do")
+    parser.add_argument(
+        "run_all_args",
+        nargs=argparse.REMAINDER,
+        help="deploy only: options passed to run-all (e.g. --only base, --check)",
+    )
     args = parser.parse_args(argv)
+    if args.run_all_args and args.command != "deploy":
+        parser.error(f"{args.command} takes no further arguments")
     try:
-        return COMMANDS[args.command](load_fleet())
+        return COMMANDS[args.command](load_fleet(), args.run_all_args)
     except FleetError as exc:
         print(f"fleet: error: {exc}", file=sys.stderr)
         return exc.code
