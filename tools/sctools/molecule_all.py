@@ -82,7 +82,8 @@ def run_role(role: str, command: str) -> Result:
         PY_COLORS="0",
     )
     start = time.monotonic()
-    cleanup(role)
+    if command == "test":  # a fresh start; other commands reuse instances
+        cleanup(role)
     try:
         with log.open("w") as out:
             proc = subprocess.run(
