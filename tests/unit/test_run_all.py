@@ -268,3 +268,22 @@ def test_limit_pattern():
     assert run_all.limit_pattern(None, []) is None
     assert run_all.limit_pattern("mirror", []) == "mirror"
     assert run_all.limit_pattern(None, ["a", "b"]) == "all:!a:!b"
+
+
+def test_sigterm_stops_the_running_playbook_and_still_reports(bench, tmp_path):
+    import signal
+    import subprocess
+
+    bench.schedule({"slow": ([], 300, "cron"), "after": (["slow"], 30, "cron")})
+    bench.plan({"slow": {"sleep": 60}})
+    env = dict(os.environ, PYTHONPATH=str(Path(run_all.__file__).parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "sctools.run_all", *bench.args()], env=env)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not list((bench.tmp / "logs").glob("*/slow.log")):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == run_all.EXIT_FAILED
+    assert bench.outcome("slow")["reason"] == "interrupted"
+    assert bench.outcome("after")["status"] == "not_run"
+    assert run_all.Lock(bench.tmp / "run-all.lock").acquire() is None

@@ -52,7 +52,7 @@ class Outcome:
     """What happened to one playbook in this run."""
 
     name: str
-    status: str = "waiting"  # waiting, running, ok, failed, timed_out, skipped
+    status: str = "waiting"  # waiting, running, ok, failed, timed_out, skipped, not_run
     started: str | None = None
     duration: float = 0.0
     returncode: int | None = None
@@ -487,6 +487,10 @@ def print_plan(schedule: Schedule, names: list[str]) -> None:
         print(f"{name:<24} {p.owner:<6} {p.timeout:>8}  {', '.join(p.depends_on) or '-'}")
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -511,6 +515,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_STOPPED
+    # cron, systemd and `kill` stop us with SIGTERM: stop the playbooks too,
+    # and still write the report, as for Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     lock = Lock(args.lock_file)
     holder = lock.acquire()
     if holder:
@@ -548,6 +555,9 @@ def run(schedule: Schedule, names: list[str], args: argparse.Namespace) -> int:
         interrupted = True
     finally:
         progress.close()
+    for outcome in outcomes.values():
+        if outcome.status == "waiting":
+            outcome.status, outcome.reason = "not_run", "the run was interrupted"
     finished = time.time()
     ok = all(o.status == "ok" for o in outcomes.values()) and not interrupted
     code = EXIT_OK if ok else EXIT_FAILED
