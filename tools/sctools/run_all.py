@@ -517,7 +517,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_STOPPED
     # cron, systemd and `kill` stop us with SIGTERM: stop the playbooks too,
     # and still write the report, as for Ctrl-C.
-    signal.signal(signal.SIGTERM, _interrupt)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     lock = Lock(args.lock_file)
     holder = lock.acquire()
     if holder:
