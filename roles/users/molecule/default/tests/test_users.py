@@ -34,12 +34,31 @@ def ipv4(host):
 def ssh(ipv4, user, key, *command):
     """Log in as user with only the given private key; never prompt."""
     return subprocess.run(
-        ["ssh", "-F", "/dev/null", "-i", str(KEYDIR / f"{key}_key"),
-         "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
-         f"{user}@{ipv4}", *command],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            str(KEYDIR / f"{key}_key"),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "LogLevel=ERROR",
+            f"{user}@{ipv4}",
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
