@@ -1,14 +1,20 @@
 """Whole-fleet behaviour: base.yaml deployed from bridge over SSH.
 
 Brings the local fleet up (unless it is already), deploys twice through
-`fleet deploy` (the README's main command) and checks what an infra root
-would: the second run changes nothing, bridge reaches every host, other
-hosts cannot reach ssh, accounts are right, `disabled` hosts are skipped.
+`fleet deploy` (the README's main command: run-all on bridge) and checks
+what an infra root would: the second run changes nothing, bridge reaches
+every host, other hosts cannot reach ssh, accounts are right, `disabled`
+hosts are skipped; an overlapping run exits at once naming the holder, a run
+killed half-way is recovered by the next, and a dead host fails the run
+without stopping the other hosts from converging.
 The fleet is taken down afterwards only if this test brought it up.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -76,7 +82,7 @@ def test_second_deploy_converges_with_no_changes(deployed):
 
 @pytest.mark.parametrize("host", OTHERS, ids=lambda h: h.name)
 def test_bridge_reaches_host_over_ssh_with_its_key(deployed, host):
-    result = on(BRIDGE, f"ssh -o BatchMode=yes root@{host.ipv4} hostname")
+    result = on(BRIDGE, f"ssh -o BatchMode=yes root@{host.ipv4} hostname -f")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == host.name
 
@@ -113,3 +119,56 @@ def test_hosts_in_disabled_group_are_left_alone(deployed):
     assert result.returncode == 0, result.stderr
     assert OUTSIDER.name not in result.stdout
     assert BRIDGE.name in result.stdout
+
+
+def run_all_on_bridge(*args: str, background: bool = False) -> subprocess.CompletedProcess:
+    command = fleet_tool.run_all_command(list(args))
+    if background:
+        command = f"nohup bash -c {shlex.quote(command)} >/tmp/background-run.log 2>&1 &"
+    return on(BRIDGE, command, timeout=1800)
+
+
+def lock_holder_pid() -> int | None:
+    text = on(BRIDGE, "cat /run/run-all.lock 2>/dev/null").stdout
+    match = re.match(r"pid (\d+) started", text)
+    return int(match[1]) if match else None
+
+
+def test_overlapping_run_exits_at_once_and_a_killed_run_recovers(deployed):
+    run_all_on_bridge(background=True)
+    deadline = time.monotonic() + 60
+    while lock_holder_pid() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    pid = lock_holder_pid()
+    assert pid, "the background run never took the lock"
+    second = run_all_on_bridge()
+    assert second.returncode == 3, second.stdout + second.stderr
+    assert f"pid {pid} started" in second.stderr
+    time.sleep(8)  # let the first run get half-way into base.yaml
+    on(BRIDGE, f"kill -TERM {pid}")
+    deadline = time.monotonic() + 60
+    while on(BRIDGE, f"kill -0 {pid}").returncode == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    again = run_all_on_bridge()
+    assert again.returncode == 0, again.stdout[-3000:]
+
+
+def test_dead_host_is_named_and_the_others_converge(deployed):
+    subprocess.run(["docker", "stop", OUTSIDER.name], check=True, capture_output=True)
+    try:
+        result = run_all_on_bridge()
+        assert result.returncode == 1, "a dead host must make the run fail"
+        report_path = re.search(r"report: (\S+)", result.stdout)[1]
+        report = json.loads(on(BRIDGE, f"cat {report_path}").stdout)
+        outcomes = {p["name"]: p for p in report["playbooks"]}
+        base_hosts = outcomes["base"]["hosts"]
+        assert base_hosts[OUTSIDER.name]["status"] == "unreachable"
+        assert all(r["status"] == "ok" for h, r in base_hosts.items() if h != OUTSIDER.name), (
+            base_hosts
+        )
+        assert outcomes["bridge"]["status"] == "ok", "bridge.yaml must still run"
+        assert OUTSIDER.name in result.stdout.splitlines()[-1]
+    finally:
+        subprocess.run(["docker", "start", OUTSIDER.name], check=True, capture_output=True)
+        fleet_tool.wait_booted(OUTSIDER)
+    assert run_all_on_bridge().returncode == 0

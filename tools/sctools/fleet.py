@@ -212,8 +212,9 @@ def ensure_host(fleet: Fleet, host: Host) -> None:
         "-d",
         "--name",
         host.name,
+        # The short name, as base_server sets it: a restart keeps it.
         "--hostname",
-        host.name,
+        host.name.split(".")[0],
         "--label",
         f"{LABEL}=1",
         "--network",
