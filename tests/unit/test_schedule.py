@@ -58,3 +58,14 @@ def test_order_respects_dependencies():
         for n, d in {"svc": ["certs"], "certs": ["base"], "base": [], "aaa": ["base"]}.items()
     })  # fmt: skip
     assert s.order() == ["base", "aaa", "certs", "svc"]
+
+
+def test_every_play_of_every_scheduled_playbook_skips_disabled_hosts():
+    import yaml
+
+    for name in schedule.load_schedule().playbooks:
+        path = schedule.PLAYBOOK_DIR / f"{name}.yaml"
+        for play in yaml.safe_load(path.read_text()):
+            if "import_playbook" in play:
+                continue
+            assert ":!disabled" in play["hosts"], f"{path}: play '{play['name']}' hosts"
