@@ -1,7 +1,8 @@
 #!/bin/bash
 # Prepare this machine to deploy the local fleet and run the tests.
 # Idempotent: each step checks before it acts, so a second run takes seconds.
-#   1. Debian packages: Docker engine, debootstrap, venv support, ssh client.
+#   1. Debian packages: Docker engine, debootstrap, venv support, ssh client,
+#      bubblewrap, ZooKeeper and openssl for the tests that run real Zuul.
 #   2. Start dockerd when it does not answer (machines here have no systemd
 #      as PID 1), and wait until it does.
 #   3. Systemd base images for Debian 12 and 13, rebuilt only when their
@@ -23,6 +24,11 @@ command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
 command -v ssh >/dev/null || need_pkgs+=(openssh-client)
 command -v git >/dev/null || need_pkgs+=(git)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
+# Real Zuul in tests/zuul: bubblewrap (Zuul wants bwrap on PATH), ZooKeeper
+# (Zuul refuses to run without one), openssl for its throwaway TLS CA.
+command -v bwrap >/dev/null || need_pkgs+=(bubblewrap)
+[ -x /usr/share/zookeeper/bin/zkServer.sh ] || need_pkgs+=(zookeeperd)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     log "installing ${need_pkgs[*]}"
     apt-get update -qq || die "apt-get update failed"
