@@ -54,8 +54,8 @@ def on(host: fleet_tool.Host, script: str, timeout: int = 60) -> subprocess.Comp
 
 
 def tcp_connects(source: fleet_tool.Host, address: str, port: int) -> bool:
-    target = f"[{address}]" if ":" in address else address
-    probe = f"timeout 4 bash -c '</dev/tcp/{target}/{port}'"
+    # bash's /dev/tcp takes a bare IPv6 address (no brackets).
+    probe = f"timeout 4 bash -c '</dev/tcp/{address}/{port}'"
     return on(source, probe).returncode == 0
 
 
