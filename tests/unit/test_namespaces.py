@@ -1,0 +1,666 @@
+"""Namespace metadata: validation, aggregation, build and diff (tools/sctools/namespaces.py).
+
+Each bad input is fed to `namespaces build` over a previous good build: the
+command must exit 1, name the file and the field, and leave the output
+directory byte-identical (nothing written, no temporary directory left).
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sctools import namespaces
+from sctools.namespace_metadata import MetadataError, validate_files
+from sctools.namespace_outputs import git_config_value, render
+
+INFRA = {
+    "admin-group": {"name": "infra-root", "members": ["root1"]},
+    "zuul-connection": "gerrit",
+    "metadata-project": "alpha/meta",
+}
+ALPHA = {
+    "name": "alpha",
+    "description": "Alpha",
+    "approvers": "alpha-core",
+    "groups": {"alpha-core": {"members": ["ann", "abe"]}},
+    "projects": {
+        "alpha/meta": {"description": "holds namespaces/"},
+        "alpha/one": {"description": "one"},
+        "alpha/old": {"description": "old", "retired": True},
+    },
+    "tenant": {
+        "name": "alpha",
+        "config-projects": ["alpha/meta"],
+        "untrusted-projects": ["alpha/one"],
+    },
+}
+BETA = {
+    "name": "beta",
+    "description": "Beta",
+    "approvers": "beta-core",
+    "groups": {
+        "beta-core": {"members": ["bea"]},
+        "beta-docs": {"description": "docs", "members": ["bob"]},
+    },
+    "projects": {
+        "beta/two": {"description": "two", "default-branch": "main"},
+        "beta/docs": {"description": "docs", "approvers": ["beta-docs"]},
+    },
+    "tenant": {
+        "name": "beta",
+        "options": {"max-job-timeout": 3600},
+        "untrusted-projects": ["beta/two", {"name": "beta/docs", "include": ["job"]}],
+        "loads": {"untrusted-projects": [{"name": "alpha/one", "include": ["job"]}]},
+    },
+}
+BASE = {"_infra.yaml": INFRA, "alpha.yaml": ALPHA, "beta.yaml": BETA}
+
+
+def write_metadata(directory: Path, data: dict) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.y*ml"):
+        old.unlink()
+    for name, content in data.items():
+        text = content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False)
+        (directory / name).write_text(text)
+    return directory
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def good_build(tmp_path):
+    """A valid metadata directory and a build of it in tmp_path/out."""
+    meta = write_metadata(tmp_path / "namespaces", BASE)
+    out = tmp_path / "out"
+    assert namespaces.main(["build", "--namespaces", str(meta), "--out", str(out)]) == 0
+    return meta, out
+
+
+def build(meta: Path, out: Path, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    code = namespaces.main(["build", "--namespaces", str(meta), "--out", str(out)])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def mutated(change) -> dict:
+    data = copy.deepcopy(BASE)
+    change(data)
+    return data
+
+
+# --- Every bad input: exit 1, file and field named, nothing written -------------------
+
+
+def _set(path: list, value):
+    def change(data):
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return change
+
+
+def _delete(path: list):
+    def change(data):
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+
+    return change
+
+
+def _both(*changes):
+    def change(data):
+        for c in changes:
+            c(data)
+
+    return change
+
+
+BAD_INPUTS = {
+    "unknown top-level key": (
+        _set(["alpha.yaml", "colour"], "red"),
+        "alpha.yaml", "colour", "unknown key",
+    ),
+    "unknown project key (typo)": (
+        _set(["alpha.yaml", "projects", "alpha/one", "default_branch"], "main"),
+        "alpha.yaml", "projects.alpha/one.default_branch", "unknown key",
+    ),
+    "unknown tenant option": (
+        _set(["beta.yaml", "tenant", "options", "max-job-timeuot"], 10),
+        "beta.yaml", "tenant.options.max-job-timeuot", "unknown Zuul tenant option",
+    ),
+    "unknown infra key": (
+        _set(["_infra.yaml", "zuul-connections"], "x"),
+        "_infra.yaml", "zuul-connections", "unknown key",
+    ),
+    "YAML syntax error": (
+        _set(["beta.yaml"], "name: beta\nprojects: [unclosed\n"),
+        "beta.yaml", "", "YAML syntax error: line 3",
+    ),
+    "duplicate YAML key": (
+        _set(["beta.yaml"], yaml.safe_dump(BETA) + "name: beta\n"),
+        "beta.yaml", "", "duplicate key 'name'",
+    ),
+    "invalid project name": (
+        _set(["alpha.yaml", "projects", "alpha/bad name!"], {"description": "x"}),
+        "alpha.yaml", "projects.alpha/bad name!", "is not a valid project name",
+    ),
+    "project name ending in .git": (
+        _set(["alpha.yaml", "projects", "alpha/repo.git"], {"description": "x"}),
+        "alpha.yaml", "projects.alpha/repo.git", "is not a valid project name",
+    ),
+    "project claimed by two namespaces": (
+        _set(["beta.yaml", "projects", "alpha/one"], {"description": "mine too"}),
+        "beta.yaml", "projects.alpha/one", "already claimed by namespace alpha",
+    ),
+    "project outside the namespace's prefix": (
+        _set(["beta.yaml", "projects", "gamma/three"], {"description": "x"}),
+        "beta.yaml", "projects.gamma/three", "outside this namespace's prefix 'beta/'",
+    ),
+    "empty approver group": (
+        _set(["alpha.yaml", "groups", "alpha-core", "members"], []),
+        "alpha.yaml", "groups.alpha-core.members", "the approver group 'alpha-core' has no members",
+    ),
+    "approver group with members: left empty": (
+        _set(["alpha.yaml", "groups", "alpha-core", "members"], None),
+        "alpha.yaml", "groups.alpha-core.members", "has no members",
+    ),
+    "approvers naming a group the namespace does not define": (
+        _set(["alpha.yaml", "approvers"], "beta-core"),
+        "alpha.yaml", "approvers", "not defined under groups",
+    ),
+    "rights granted to another namespace's group": (
+        _set(["beta.yaml", "projects", "beta/two", "approvers"], ["alpha-core"]),
+        "beta.yaml", "projects.beta/two.approvers[0]",
+        "grants rights to group 'alpha-core' that namespace beta does not own "
+        "(it belongs to namespace alpha)",
+    ),
+    "rights granted to the infra roots' group": (
+        _set(["beta.yaml", "projects", "beta/two", "approvers"], ["beta-core", "infra-root"]),
+        "beta.yaml", "projects.beta/two.approvers[1]", "infra roots' admin group",
+    ),
+    "rights granted to a group nobody defines": (
+        _set(["beta.yaml", "projects", "beta/two", "approvers"], ["ghosts"]),
+        "beta.yaml", "projects.beta/two.approvers[0]", "no namespace defines it",
+    ),
+    "group defined by two namespaces": (
+        _set(["beta.yaml", "groups", "alpha-core"], {"members": ["eve"]}),
+        "beta.yaml", "groups.alpha-core", "already defined by namespace alpha",
+    ),
+    "namespace defining the admin group": (
+        _set(["beta.yaml", "groups", "infra-root"], {"members": ["eve"]}),
+        "beta.yaml", "groups.infra-root", "infra roots' admin group",
+    ),
+    "duplicate tenant": (
+        _set(["beta.yaml", "tenant", "name"], "alpha"),
+        "beta.yaml", "tenant.name", "tenant 'alpha' is already defined by namespace alpha",
+    ),
+    "tenant naming an undeclared project": (
+        _set(["alpha.yaml", "tenant", "untrusted-projects"], ["alpha/one", "alpha/nobody"]),
+        "alpha.yaml", "tenant.untrusted-projects[1]",
+        "project 'alpha/nobody' is not declared by any namespace",
+    ),
+    "tenant loading an undeclared project": (
+        _set(["beta.yaml", "tenant", "loads", "untrusted-projects"], ["zuul/zuul-jobs"]),
+        "beta.yaml", "tenant.loads.untrusted-projects[0]",
+        "project 'zuul/zuul-jobs' is not declared by any namespace",
+    ),
+    "tenant listing another namespace's project as its own": (
+        _set(["beta.yaml", "tenant", "untrusted-projects"], ["alpha/one"]),
+        "beta.yaml", "tenant.untrusted-projects[0]", "belongs to namespace alpha; list it under "
+        "tenant.loads.untrusted-projects",
+    ),
+    "tenant loading a retired project": (
+        _set(["alpha.yaml", "tenant", "untrusted-projects"], ["alpha/old"]),
+        "alpha.yaml", "tenant.untrusted-projects[0]", "project 'alpha/old' is retired",
+    ),
+    "tenant listing a project twice": (
+        _set(["alpha.yaml", "tenant", "untrusted-projects"], ["alpha/meta"]),
+        "alpha.yaml", "tenant.untrusted-projects[0]", "already listed at tenant.config-projects[0]",
+    ),
+    "tenant option referring to objects outside any namespace": (
+        _set(["beta.yaml", "tenant", "options", "semaphores"], ["global"]),
+        "beta.yaml", "tenant.options.semaphores", "outside any namespace",
+    ),
+    "tenant option of the wrong type": (
+        _set(["beta.yaml", "tenant", "options", "max-job-timeout"], "an hour"),
+        "beta.yaml", "tenant.options.max-job-timeout", "must be a positive integer",
+    ),
+    "unknown Zuul class in include": (
+        _set(["beta.yaml", "tenant", "untrusted-projects", 1, "include"], ["jobs"]),
+        "beta.yaml", "tenant.untrusted-projects[1].include[0]", "'jobs' is not one of",
+    ),
+    "namespace name differing from the file name": (
+        _set(["beta.yaml", "name"], "gamma"),
+        "beta.yaml", "name", "must match the file name (beta.yaml)",
+    ),
+    "missing required key": (
+        _delete(["alpha.yaml", "approvers"]),
+        "alpha.yaml", "approvers", "missing (required)",
+    ),
+    "metadata project nobody declares": (
+        _set(["_infra.yaml", "metadata-project"], "alpha/missing"),
+        "_infra.yaml", "metadata-project", "'alpha/missing' is not declared by any namespace",
+    ),
+    "retired metadata project": (
+        _both(
+            _set(["alpha.yaml", "projects", "alpha/meta", "retired"], True),
+            _set(["alpha.yaml", "tenant", "config-projects"], []),
+        ),
+        "_infra.yaml", "metadata-project", "'alpha/meta' is retired",
+    ),
+    "empty admin group": (
+        _set(["_infra.yaml", "admin-group", "members"], []),
+        "_infra.yaml", "admin-group.members", "the admin group has no members",
+    ),
+    "missing _infra.yaml": (
+        _delete(["_infra.yaml"]),
+        "_infra.yaml", "", "missing",
+    ),
+    "a .yml file": (
+        _both(_set(["gamma.yml"], "name: gamma\n")),
+        "gamma.yml", "", "rename it",
+    ),
+    "invalid default branch": (
+        _set(["beta.yaml", "projects", "beta/two", "default-branch"], "main..x"),
+        "beta.yaml", "projects.beta/two.default-branch", "not a valid branch name",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "file", "field", "message"), BAD_INPUTS.values(),
+                         ids=list(BAD_INPUTS))  # fmt: skip
+def test_bad_input_is_rejected_naming_file_and_field_and_nothing_is_written(
+    good_build, capsys, change, file, field, message
+):
+    meta, out = good_build
+    before = snapshot(out)
+    siblings = sorted(p.name for p in out.parent.iterdir())
+    write_metadata(meta, mutated(change))
+
+    code, output = build(meta, out, capsys)
+
+    assert code == namespaces.EXIT_INVALID, output
+    where = f"{meta}/{file}: {field}: " if field else f"{meta}/{file}: "
+    lines = [line for line in output.splitlines() if line.startswith(where)]
+    assert any(message in line for line in lines), output
+    assert "nothing written" in output
+    assert snapshot(out) == before
+    assert sorted(p.name for p in out.parent.iterdir()) == siblings
+
+
+def test_bad_input_without_previous_build_creates_no_output_dir(tmp_path, capsys):
+    meta = write_metadata(tmp_path / "ns", mutated(_set(["alpha.yaml", "colour"], "red")))
+    code, _ = build(meta, tmp_path / "out", capsys)
+    assert code == namespaces.EXIT_INVALID
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ns"]
+
+
+def test_every_problem_is_reported_at_once(tmp_path, capsys):
+    data = _both(
+        _set(["alpha.yaml", "colour"], "red"),
+        _set(["beta.yaml", "tenant", "name"], "alpha"),
+    )
+    meta = write_metadata(tmp_path / "ns", mutated(data))
+    code, output = build(meta, tmp_path / "out", capsys)
+    assert code == namespaces.EXIT_INVALID
+    assert "alpha.yaml: colour: unknown key" in output
+    assert "beta.yaml: tenant.name: tenant 'alpha' is already defined" in output
+    assert "2 problem(s)" in output
+
+
+def test_validate_reports_problems_without_traceback(tmp_path, capsys):
+    meta = write_metadata(tmp_path / "ns", mutated(_set(["beta.yaml"], "[broken\n")))
+    assert namespaces.main(["validate", "--namespaces", str(meta)]) == namespaces.EXIT_INVALID
+    err = capsys.readouterr().err
+    assert f"{meta}/beta.yaml: YAML syntax error" in err
+    assert "Traceback" not in err
+
+
+# --- What the outputs say ----------------------------------------------------------
+
+
+def rendered(data=BASE) -> dict[str, str]:
+    files = {
+        name: c if isinstance(c, str) else yaml.safe_dump(c, sort_keys=False)
+        for name, c in data.items()
+    }
+    return render(validate_files(files))
+
+
+def git_config(path: Path, *args: str) -> list[str]:
+    result = subprocess.run(
+        ["git", "config", "-f", str(path), *args], capture_output=True, text=True, check=False
+    )
+    return result.stdout.splitlines() if result.returncode == 0 else []
+
+
+def test_main_yaml_has_a_tenant_per_namespace_that_wants_one_loads_first():
+    main = yaml.safe_load(rendered()["zuul/main.yaml"])
+    assert [item["tenant"]["name"] for item in main] == ["alpha", "beta"]
+    beta = main[1]["tenant"]
+    assert beta["max-job-timeout"] == 3600
+    assert beta["source"] == {
+        "gerrit": {
+            "untrusted-projects": [
+                {"alpha/one": {"include": ["job"]}},
+                "beta/two",
+                {"beta/docs": {"include": ["job"]}},
+            ]
+        }
+    }
+
+
+def test_namespace_without_tenant_gets_none():
+    data = mutated(_both(_delete(["beta.yaml", "tenant"])))
+    main = yaml.safe_load(rendered(data)["zuul/main.yaml"])
+    assert [item["tenant"]["name"] for item in main] == ["alpha"]
+
+
+def test_projects_yaml_lists_every_project_sorted_with_its_options():
+    projects = yaml.safe_load(rendered()["gerrit/projects.yaml"])
+    assert [p["project"] for p in projects] == [
+        "alpha/meta", "alpha/old", "alpha/one", "beta/docs", "beta/two",
+    ]  # fmt: skip
+    two = projects[-1]
+    assert two["default-branch"] == "main"
+    assert two["acl-config"] == "acls/beta/beta-core.config"
+    assert projects[0]["acl-config"] == "acls/_metadata.config"
+    assert projects[1]["acl-config"] == "acls/_retired.config"
+    assert projects[3]["acl-config"] == "acls/beta/beta-docs.config"
+    assert two["approvers"] == ["beta-core"]
+    assert projects[1]["retired"] is True
+
+
+def test_groups_yaml_has_every_group_with_its_members():
+    groups = {g["name"]: g for g in yaml.safe_load(rendered()["gerrit/groups.yaml"])}
+    assert sorted(groups) == ["alpha-core", "beta-core", "beta-docs", "infra-root"]
+    assert groups["alpha-core"]["members"] == ["abe", "ann"]
+    assert groups["infra-root"]["namespace"] is None
+    assert {g["owner"] for g in groups.values()} == {"infra-root"}
+
+
+def test_acl_gives_approvers_review_and_workflow_and_infra_root_ownership(tmp_path):
+    path = tmp_path / "docs.config"
+    path.write_text(rendered()["gerrit/acls/beta/beta-docs.config"])
+    assert git_config(path, "--get-all", "access.refs/*.owner") == ["group infra-root"]
+    assert git_config(path, "--get-all", "access.refs/heads/*.label-Code-Review") == [
+        "-2..+2 group beta-docs"
+    ]
+    assert git_config(path, "--get-all", "access.refs/heads/*.label-Workflow") == [
+        "-1..+1 group beta-docs"
+    ]
+
+
+def test_projects_with_the_same_approvers_share_one_acl_file():
+    data = mutated(_set(["beta.yaml", "projects", "beta/three"], {"description": "three"}))
+    files = rendered(data)
+    projects = {p["project"]: p for p in yaml.safe_load(files["gerrit/projects.yaml"])}
+    assert projects["beta/three"]["acl-config"] == projects["beta/two"]["acl-config"]
+    assert sorted(p for p in files if p.startswith("gerrit/acls/")) == [
+        "gerrit/acls/_metadata.config",
+        "gerrit/acls/_retired.config",
+        "gerrit/acls/alpha/alpha-core.config",
+        "gerrit/acls/beta/beta-core.config",
+        "gerrit/acls/beta/beta-docs.config",
+    ]
+
+
+def test_retired_project_is_read_only_and_grants_nothing(tmp_path):
+    path = tmp_path / "old.config"
+    path.write_text(rendered()["gerrit/acls/_retired.config"])
+    assert git_config(path, "--get", "project.state") == ["read only"]
+    assert git_config(path, "--get-all", "access.refs/heads/*.label-Code-Review") == []
+
+
+def test_metadata_project_gives_each_namespace_its_own_file(tmp_path):
+    path = tmp_path / "meta.config"
+    path.write_text(rendered()["gerrit/acls/_metadata.config"])
+    # beta's approvers may vote on the default branch, but not veto (-2).
+    assert git_config(path, "--get-all", "access.refs/heads/master.label-Code-Review") == [
+        "-1..+2 group beta-core"
+    ]
+    assert git_config(path, "--get", "submit-requirement.Namespace-beta.applicableIf") == [
+        'file:"^namespaces/beta[.]yaml"'
+    ]
+    assert git_config(path, "--get", "submit-requirement.Namespace-beta.submittableIf") == [
+        "label:Code-Review=MAX,group=beta-core OR label:Code-Review=MAX,group=infra-root"
+    ]
+    assert git_config(path, "--get", "submit-requirement.Infra-Review.applicableIf") == [
+        'file:"^~(namespaces/(alpha|beta)[.]yaml)"'
+    ]
+    assert git_config(path, "--get", "submit-requirement.Infra-Review.submittableIf") == [
+        "label:Code-Review=MAX,group=alpha-core OR label:Code-Review=MAX,group=infra-root"
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['say "hi"', "back\\slash", "# not a comment", "semi; colon", " padded ", "two\nlines",
+     "tab\there", "plain words"],
+)  # fmt: skip
+def test_git_config_values_round_trip_through_git(tmp_path, text):
+    path = tmp_path / "x.config"
+    path.write_text(f"[project]\n\tdescription = {git_config_value(text)}\n")
+    result = subprocess.run(
+        ["git", "config", "-f", str(path), "--get", "project.description"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert result.stdout == text + "\n"
+
+
+# --- Determinism -------------------------------------------------------------------
+
+
+def test_two_builds_are_byte_identical(tmp_path):
+    meta = write_metadata(tmp_path / "ns", BASE)
+    for out in ("one", "two"):
+        assert (
+            namespaces.main(["build", "--namespaces", str(meta), "--out", str(tmp_path / out)]) == 0
+        )
+    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
+
+
+def test_order_of_files_and_of_keys_does_not_matter():
+    reordered = {name: BASE[name] for name in reversed(list(BASE))}
+    alpha = copy.deepcopy(ALPHA)
+    alpha["projects"] = dict(reversed(list(alpha["projects"].items())))
+    alpha["groups"]["alpha-core"]["members"] = ["abe", "ann"]
+    reordered["alpha.yaml"] = dict(reversed(list(alpha.items())))
+    assert rendered(reordered) == rendered(BASE)
+
+
+def test_build_of_unchanged_metadata_leaves_the_directory_alone(good_build, capsys):
+    meta, out = good_build
+    inode = out.stat().st_ino
+    code, output = build(meta, out, capsys)
+    assert code == 0
+    assert "is up to date" in output
+    assert out.stat().st_ino == inode
+
+
+def test_build_replaces_the_previous_build_completely(good_build, capsys):
+    meta, out = good_build
+    data = mutated(_delete(["beta.yaml", "projects", "beta/docs"]))
+    data["beta.yaml"]["tenant"]["untrusted-projects"] = ["beta/two"]
+    write_metadata(meta, data)
+    code, output = build(meta, out, capsys)
+    assert code == 0, output
+    assert not (out / "gerrit/acls/beta/docs.config").exists()
+    assert snapshot(out) == {
+        **{k: v.encode() for k, v in rendered(data).items()},
+        namespaces.MARKER: namespaces.MARKER_TEXT.encode(),
+    }
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_build_refuses_to_replace_a_directory_it_did_not_write(tmp_path, capsys):
+    meta = write_metadata(tmp_path / "ns", BASE)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    code, output = build(meta, precious, capsys)
+    assert code == namespaces.EXIT_USAGE
+    assert "is not a namespaces build directory" in output
+    assert snapshot(precious) == {"keep.txt": b"mine"}
+
+
+# --- Diff --------------------------------------------------------------------------
+
+
+def run(capsys, *argv) -> tuple[int, str]:
+    capsys.readouterr()
+    code = namespaces.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_diff_against_an_up_to_date_build_says_so(good_build, capsys):
+    meta, out = good_build
+    code, output = run(capsys, "diff", "--namespaces", str(meta), "--out", str(out), "--exit-code")
+    assert code == 0
+    assert output.strip() == "no differences"
+
+
+def test_diff_against_a_build_shows_what_a_change_will_do_and_writes_nothing(good_build, capsys):
+    meta, out = good_build
+    before = snapshot(out)
+    new = {"description": "n", "approvers": ["beta-core", "beta-docs"]}
+    write_metadata(meta, mutated(_set(["beta.yaml", "projects", "beta/new"], new)))
+    code, output = run(capsys, "diff", "--namespaces", str(meta), "--out", str(out), "--exit-code")
+    assert code == namespaces.EXIT_DIFFERENT
+    assert "added    gerrit/acls/beta/beta-core+beta-docs.config" in output
+    assert "changed  gerrit/projects.yaml" in output
+    assert "+- project: beta/new" in output
+    assert "zuul/main.yaml" not in output
+    assert snapshot(out) == before
+    code, _ = run(capsys, "diff", "--namespaces", str(meta), "--out", str(out))
+    assert code == 0  # differences are not an error without --exit-code
+
+
+def test_diff_stat_lists_files_only(good_build, capsys):
+    meta, out = good_build
+    write_metadata(
+        meta, mutated(_set(["alpha.yaml", "tenant", "options"], {"max-dependencies": 9}))
+    )
+    code, output = run(capsys, "diff", "--namespaces", str(meta), "--out", str(out), "--stat")
+    assert code == 0
+    assert "changed  zuul/main.yaml" in output
+    assert "@@" not in output
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def test_diff_against_a_git_revision(tmp_path, capsys):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "master")
+    (repo / "README").write_text("x\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "before namespaces")
+    meta = write_metadata(repo / "namespaces", BASE)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "namespaces")
+
+    code, output = run(
+        capsys, "diff", "--namespaces", str(meta), "--against", "HEAD", "--exit-code"
+    )
+    assert (code, output.strip()) == (0, "no differences")
+
+    write_metadata(meta, mutated(_set(["alpha.yaml", "projects", "alpha/one", "retired"], True)))
+    write_metadata(meta, mutated(_both(
+        _set(["alpha.yaml", "projects", "alpha/one", "retired"], True),
+        _set(["alpha.yaml", "tenant", "untrusted-projects"], []),
+        _set(["beta.yaml", "tenant", "loads"], {}),
+    )))  # fmt: skip
+    code, output = run(
+        capsys, "diff", "--namespaces", str(meta), "--against", "HEAD", "--exit-code"
+    )
+    assert code == namespaces.EXIT_DIFFERENT
+    assert "changed  gerrit/projects.yaml" in output
+    assert (
+        "-  acl-config: acls/alpha/alpha-core.config\n+  acl-config: acls/_retired.config" in output
+    )
+    assert "-        - alpha/one" in output  # the tenant no longer loads it
+
+    # A revision before namespaces/ existed: everything is new.
+    code, output = run(capsys, "diff", "--namespaces", str(meta), "--against", "HEAD~1", "--stat")
+    assert code == 0
+    assert "added    zuul/main.yaml" in output
+
+    code, output = run(capsys, "diff", "--namespaces", str(meta), "--against", "no-such-rev")
+    assert code == namespaces.EXIT_USAGE
+    assert "no-such-rev" in output
+
+
+# --- The repository's own namespaces -----------------------------------------------
+
+
+def test_the_repository_namespaces_validate():
+    meta = namespaces.load(namespaces.NAMESPACES_DIR)
+    assert {"opendev", "zuul", "openstack"} <= set(meta.namespaces)
+    assert meta.infra.metadata_project == "opendev/system-config"
+    assert meta.projects["opendev/system-config"].namespace == "opendev"
+    assert any(p.retired for p in meta.namespaces["openstack"].projects.values())
+    openstack = meta.namespaces["openstack"].tenant
+    loaded = [p.name for p in openstack.loads["untrusted-projects"]]
+    assert "zuul/zuul-jobs" in loaded
+
+
+def test_every_acl_of_the_repository_parses_with_git_config(tmp_path):
+    files = render(namespaces.load(namespaces.NAMESPACES_DIR))
+    acls = {path: text for path, text in files.items() if path.endswith(".config")}
+    projects = yaml.safe_load(files["gerrit/projects.yaml"])
+    assert {"gerrit/" + p["acl-config"] for p in projects} == set(acls)
+    for path, text in acls.items():
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        result = subprocess.run(
+            ["git", "config", "-f", str(target), "--list"], capture_output=True, text=True
+        )
+        assert result.returncode == 0, f"{path}: {result.stderr}"
+        assert "access.refs/*.owner=group infra-root" in result.stdout
+
+
+def test_git_config_rejects_a_broken_acl(tmp_path):
+    # The check above can fail: git refuses what Gerrit's parser would refuse.
+    path = tmp_path / "broken.config"
+    path.write_text('[access "refs/heads/*]\n\towner = group x\n')
+    result = subprocess.run(["git", "config", "-f", str(path), "--list"], capture_output=True)
+    assert result.returncode != 0
+
+
+def test_help_documents_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        namespaces.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "Exit codes:" in out and "diff --exit-code" in out
+
+
+def test_metadata_error_lists_problems_sorted():
+    with pytest.raises(MetadataError) as error:
+        validate_files({"_infra.yaml": "{}\n"})
+    assert str(error.value).splitlines() == sorted(str(error.value).splitlines())
