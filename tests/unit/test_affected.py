@@ -1,0 +1,443 @@
+"""affected: file matchers computed from the code, and zuul.d kept equal to them.
+
+Most tests build a small repository (a few roles, playbooks, groups and
+hosts) and check, file by file, which playbooks' jobs a change to it runs.
+The last tests check this repository: its generated zuul.d files must be
+exactly what the code gives, so matchers cannot drift without a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sctools import REPO_ROOT, affected, run_all, zuul_jobs
+from sctools.ansible_deps import Analyzer, DepsError, hostvar_name
+from sctools.matchers import compute, matches
+from sctools.schedule import Playbook, Schedule, load_schedule
+
+MINI = {
+    "ansible.cfg": """
+        [defaults]
+        inventory = inventory/prod/hosts.yaml,inventory/groups.yaml
+        roles_path = roles
+    """,
+    "requirements.txt": "ansible==12.3.0\n",
+    "inventory/prod/hosts.yaml": """
+        all:
+          hosts:
+            web01.example.org: {}
+            web02.example.org: {}
+            db01.example.org: {}
+            bridge01.example.org: {}
+          children:
+            disabled:
+              hosts:
+                web02.example.org: {}
+    """,
+    "inventory/local/hosts.yaml": "all:\n  hosts:\n    web01.test: {}\n",
+    "inventory/groups.yaml": r"""
+        plugin: ansible.builtin.constructed
+        strict: true
+        groups:
+          web: inventory_hostname is match('web\d+\.')
+          db: inventory_hostname is match('db\d+\.')
+          bridge: inventory_hostname is match('bridge\d+\.')
+    """,
+    "group_vars/all.yaml": "ntp: pool.example.org\n",
+    "group_vars/web.yaml": "web_port: 443\n",
+    "group_vars/db.yaml": "db_port: 5432\ndb_name: main\n",
+    "group_vars/bridge.yaml": "bridge_key: /root/.ssh/id\n",
+    "host_vars/web01.example.org.yaml": "web_weight: 2\n",
+    "host_vars/web02.example.org.yaml": "web_weight: 1\n",
+    "host_vars/db01.example.org.yaml": "db_primary: true\n",
+    "roles/common/tasks/main.yml": """
+        - name: Common packages
+          ansible.builtin.apt:
+            name: chrony
+    """,
+    "roles/common/templates/chrony.conf.j2": "server {{ ntp }}\n",
+    "roles/common/README.md": "# common\n",
+    "roles/common/molecule/default/molecule.yml": "driver: {name: docker}\n",
+    "roles/common/molecule/default/converge.yml": """
+        - name: Converge
+          hosts: all
+          roles:
+            - role: common
+    """,
+    "roles/webserver/meta/main.yml": "dependencies:\n  - role: common\n",
+    "roles/webserver/tasks/main.yml": """
+        - name: Helper
+          ansible.builtin.include_role:
+            name: helper
+        - name: Site
+          ansible.builtin.template:
+            src: site.j2
+            dest: /etc/site
+    """,
+    "roles/webserver/templates/site.j2": "db {{ hostvars[groups['db'][0]]['db_port'] }}\n",
+    "roles/webserver/molecule/default/molecule.yml": "driver: {name: docker}\n",
+    "roles/webserver/molecule/default/converge.yml": """
+        - name: Converge
+          hosts: all
+          roles:
+            - role: webserver
+    """,
+    "roles/helper/tasks/main.yml": "- name: Help\n  ansible.builtin.debug:\n    msg: hi\n",
+    "roles/lonely/tasks/main.yml": "- name: Alone\n  ansible.builtin.debug:\n    msg: hi\n",
+    "playbooks/web.yaml": """
+        - name: Web
+          hosts: "web:!disabled"
+          roles:
+            - role: webserver
+    """,
+    "playbooks/db.yaml": """
+        - name: Database
+          hosts: "db:!disabled"
+          roles:
+            - common
+          tasks:
+            - name: Check the schema from the controller
+              ansible.builtin.command: python3 tools/dbcheck.py --strict
+              delegate_to: localhost
+              changed_when: false
+    """,
+    "playbooks/data.yaml": """
+        - name: Data
+          hosts: "bridge:!disabled"
+          tasks:
+            - name: Build from the data directory
+              ansible.builtin.command:
+                argv: [build, "{{ playbook_dir }}/../data"]
+              changed_when: true
+    """,
+    "tools/dbcheck.py": "print('ok')\n",
+    "data/x.yaml": "x: 1\n",
+    "docs/index.md": "# docs\n",
+    "schedule.yaml": """
+        playbooks:
+          db: {depends_on: [], timeout: 60, owner: cron}
+          web: {depends_on: [db], timeout: 60, owner: zuul}
+          data: {depends_on: [web], timeout: 60, owner: zuul}
+    """,
+}
+
+
+def write_repo(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    for kind in ("group_vars", "host_vars"):
+        link = root / "inventory" / kind
+        if not link.exists():
+            link.symlink_to(f"../{kind}")
+    return root
+
+
+@pytest.fixture
+def mini(tmp_path) -> Path:
+    return write_repo(tmp_path / "repo", MINI)
+
+
+def jobs_for(root: Path, path: str) -> set[str]:
+    matchers = compute(root)
+    return {name for name, regexes in matchers.playbooks.items() if matches(regexes, path)}
+
+
+@pytest.mark.parametrize(
+    ("path", "playbooks"),
+    [
+        ("playbooks/web.yaml", {"web"}),
+        ("roles/webserver/templates/site.j2", {"web"}),
+        ("roles/helper/tasks/main.yml", {"web"}),  # include_role in webserver
+        ("roles/common/templates/chrony.conf.j2", {"web", "db"}),  # dependency of webserver
+        ("roles/common/molecule/default/converge.yml", set()),  # tests change no outcome
+        ("roles/common/README.md", set()),
+        ("roles/lonely/tasks/main.yml", set()),
+        ("group_vars/all.yaml", {"web", "db", "data"}),
+        ("group_vars/web.yaml", {"web"}),
+        ("group_vars/bridge.yaml", {"data"}),
+        ("group_vars/db.yaml", {"db", "web"}),  # web reads db_port through hostvars
+        ("host_vars/web01.example.org.yaml", {"web"}),
+        ("host_vars/web02.example.org.yaml", set()),  # disabled: never touched
+        ("host_vars/db01.example.org.yaml", {"db"}),
+        ("group_vars/newgroup.yaml", set()),
+        ("inventory/prod/hosts.yaml", {"web", "db", "data"}),
+        ("inventory/groups.yaml", {"web", "db", "data"}),
+        ("inventory/group_vars", {"web", "db", "data"}),  # the symlink itself
+        ("inventory/local/hosts.yaml", set()),  # not production
+        ("ansible.cfg", {"web", "db", "data"}),
+        ("requirements.txt", {"web", "db", "data"}),
+        ("tools/dbcheck.py", {"db"}),  # a command on the controller runs it
+        ("data/x.yaml", {"data"}),  # {{ playbook_dir }}/../data
+        ("data/new.yaml", {"data"}),
+        ("docs/index.md", set()),
+        ("schedule.yaml", set()),
+    ],
+)
+def test_a_changed_file_runs_exactly_the_jobs_of_the_playbooks_it_can_change(mini, path, playbooks):
+    assert jobs_for(mini, path) == playbooks
+
+
+def test_a_group_vars_file_that_does_not_exist_yet_is_matched(mini):
+    # New files need no regeneration: matchers name groups, not files.
+    assert jobs_for(mini, "group_vars/web/extra.yaml") == {"web"}
+    assert jobs_for(mini, "host_vars/db01.example.org.yml") == {"db"}
+
+
+def test_a_templated_role_name_makes_every_role_count(mini):
+    (mini / "playbooks/web.yaml").write_text(
+        "- name: Web\n  hosts: web\n  tasks:\n"
+        "    - name: Any role\n      ansible.builtin.include_role:\n        name: '{{ which }}'\n"
+    )
+    matchers = compute(mini)
+    assert matches(matchers.playbooks["web"], "roles/lonely/tasks/main.yml")
+    assert any("templated role name" in n for n in matchers.notes["web"])
+
+
+def test_hostvars_read_in_an_unknown_way_makes_every_variable_count(mini):
+    (mini / "roles/helper/tasks/main.yml").write_text(
+        "- name: Dump\n  ansible.builtin.debug:\n    msg: '{{ hostvars | dict2items }}'\n"
+    )
+    assert jobs_for(mini, "host_vars/db01.example.org.yaml") == {"db", "web"}
+    assert jobs_for(mini, "group_vars/bridge.yaml") == {"data", "web"}
+
+
+def test_delegating_to_another_host_makes_every_variable_count(mini):
+    (mini / "roles/helper/tasks/main.yml").write_text(
+        "- name: Ask the db\n  ansible.builtin.command: true\n"
+        "  delegate_to: db01.example.org\n  changed_when: false\n"
+    )
+    assert "web" in jobs_for(mini, "host_vars/db01.example.org.yaml")
+
+
+def test_an_include_that_leaves_the_role_is_followed(mini):
+    write_repo(mini, {"shared/tasks.yml": "- name: Shared\n  ansible.builtin.debug:\n    msg: x\n"})
+    (mini / "roles/helper/tasks/main.yml").write_text(
+        "- name: Shared tasks\n  ansible.builtin.include_tasks: ../../../shared/tasks.yml\n"
+    )
+    assert jobs_for(mini, "shared/tasks.yml") == {"web"}
+
+
+def test_a_role_dependency_added_later_is_picked_up(mini):
+    (mini / "roles/helper/meta").mkdir()
+    (mini / "roles/helper/meta/main.yml").write_text("dependencies:\n  - lonely\n")
+    assert jobs_for(mini, "roles/lonely/tasks/main.yml") == {"web"}
+
+
+def test_molecule_scenarios_match_their_role_its_dependencies_and_the_harness(mini):
+    molecule = compute(mini).molecule
+    assert set(molecule) == {"common", "webserver"}
+    web = molecule["webserver"]
+    assert matches(web, "roles/webserver/molecule/default/converge.yml")
+    assert matches(web, "roles/helper/tasks/main.yml")
+    assert matches(web, "roles/common/templates/chrony.conf.j2")
+    assert not matches(web, "roles/common/molecule/default/converge.yml")
+    for harness in (".config/molecule/config.yml", "requirements.txt", "tools/images/x.sh"):
+        assert matches(web, harness) and matches(molecule["common"], harness)
+    assert not matches(web, "group_vars/web.yaml")
+
+
+def test_every_regex_is_re2_syntax_anchored_at_the_start(mini):
+    # Zuul compiles matchers with re2: no lookaround, no backreferences.
+    matchers = compute(REPO_ROOT)
+    for regexes in [*matchers.playbooks.values(), *matchers.molecule.values()]:
+        for regex in regexes:
+            assert regex.startswith("^"), regex
+            assert not re.search(r"\(\?[=!<]|\\[1-9]", regex), regex
+            re.compile(regex)
+
+
+def test_soft_dependencies_look_through_playbooks_cron_still_runs():
+    s = Schedule({
+        n: Playbook(n, "", tuple(d), 1, o)
+        for n, (d, o) in {
+            "base": ([], "zuul"), "certs": (["base"], "cron"), "svc": (["certs"], "zuul"),
+            "web": (["svc", "base"], "zuul"),
+        }.items()
+    })  # fmt: skip
+    assert zuul_jobs.zuul_dependencies(s, "svc") == ["base"]
+    assert zuul_jobs.zuul_dependencies(s, "web") == ["base", "svc"]
+    assert zuul_jobs.zuul_dependencies(s, "base") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("{{ hostvars[groups['db'][0]]['db_port'] }}", "db_port"),
+        ("{{ hostvars[item].public_v4 }}", "public_v4"),
+        ("{{ groups.x | map('extract', hostvars, 'public_v6') }}", "public_v6"),
+        ("{{ extract(hostvars, 'ansible_host') }}", "ansible_host"),
+        ("{{ hostvars | dict2items }}", None),
+        ("{{ hostvars[item][key] }}", None),
+    ],
+)
+def test_hostvar_names_are_understood_or_reported(text, name):
+    assert hostvar_name(text, text.index("hostvars")) == name
+
+
+# -- the command --------------------------------------------------------------
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = affected.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_affected_prints_jobs_and_scenarios_of_changed_files(mini, capsys):
+    code, out, _ = run(
+        capsys, "--repo", str(mini), "--json", "roles/common/templates/chrony.conf.j2"
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert set(result["infra_prod"]) == {"infra-prod-web"}  # db is cron's
+    assert set(result["molecule"]) == {"common/default", "webserver/default"}
+    code, out, _ = run(capsys, "--repo", str(mini), "--owner", "all", "group_vars/all.yaml")
+    assert code == 0
+    assert "infra-prod-db" in out and "infra-prod-web" in out and "infra-prod-data" in out
+
+
+def test_affected_reads_a_git_range_and_stdin(mini, capsys, monkeypatch):
+    git = ["git", "-C", str(mini), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "--quiet"], check=True)
+    subprocess.run([*git, "add", "--all"], check=True)
+    subprocess.run([*git, "commit", "--quiet", "-m", "one"], check=True)
+    (mini / "data/x.yaml").write_text("x: 2\n")
+    subprocess.run([*git, "commit", "--quiet", "-am", "two"], check=True)
+    code, out, _ = run(capsys, "--repo", str(mini), "--git", "HEAD~1..HEAD", "--json")
+    assert code == 0
+    assert json.loads(out)["infra_prod"] == {"infra-prod-data": {"data/x.yaml": "^data/"}}
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("docs/index.md\n/COMMIT_MSG\n"))
+    code, out, _ = run(capsys, "--repo", str(mini), "--stdin")
+    assert code == 0
+    assert "infra-prod jobs (deploy pipeline): none" in out
+    code, _, err = run(capsys, "--repo", str(mini), "--git", "no-such-rev..HEAD")
+    assert code == 2 and "git diff no-such-rev..HEAD" in err
+
+
+def test_affected_reports_bad_input_without_a_traceback(mini, capsys):
+    with pytest.raises(SystemExit) as usage:
+        affected.main(["--repo", str(mini)])
+    assert usage.value.code == 2
+    (mini / "roles/helper/tasks/main.yml").write_text("- name: [broken\n")
+    code, _, err = run(capsys, "--repo", str(mini), "docs/index.md")
+    assert code == 2
+    assert f"{mini / 'roles/helper/tasks/main.yml'}: cannot parse" in err
+    assert "Traceback" not in err
+
+
+def test_analyzer_names_a_role_entry_without_a_name(mini):
+    (mini / "playbooks/web.yaml").write_text(
+        "- name: Web\n  hosts: web\n  roles:\n    - {tags: x}\n"
+    )
+    with pytest.raises(DepsError, match=r"playbooks/web.yaml: a role without a name"):
+        Analyzer(mini).playbook_deps("playbooks/web.yaml")
+
+
+def test_check_zuul_fails_when_the_generated_files_drift(mini, capsys):
+    (mini / "zuul.d").mkdir()
+    assert run(capsys, "--repo", str(mini), "--write-zuul")[0] == 0
+    assert run(capsys, "--repo", str(mini), "--check-zuul")[0] == 0
+    generated = yaml.safe_load((mini / zuul_jobs.INFRA_PROD_FILE).read_text())
+    assert [i["job"]["name"] for i in generated if "job" in i] == [
+        "infra-prod-web",
+        "infra-prod-data",
+    ]
+    data = next(i["job"] for i in generated if "job" in i and i["job"]["name"] == "infra-prod-data")
+    assert data["dependencies"] == [
+        zuul_jobs.BOOTSTRAP_JOB,
+        {"name": "infra-prod-web", "soft": True},
+    ]
+    # A new role dependency changes web's matchers: the check must notice.
+    (mini / "roles/helper/meta").mkdir()
+    (mini / "roles/helper/meta/main.yml").write_text("dependencies:\n  - lonely\n")
+    code, _, err = run(capsys, "--repo", str(mini), "--check-zuul")
+    assert code == 1
+    assert "run `affected --write-zuul`" in err
+
+
+# -- this repository ------------------------------------------------------------
+
+
+def test_generated_zuul_d_files_are_what_the_code_gives():
+    schedule = load_schedule(playbook_dir=REPO_ROOT / "playbooks")
+    matchers = compute(REPO_ROOT, schedule)
+    for rel, text in zuul_jobs.render(schedule, matchers.playbooks, matchers.molecule).items():
+        path = REPO_ROOT / rel
+        assert path.is_file() and path.read_text() == text, (
+            f"{rel} is out of date with the playbooks, roles, inventory or schedule.yaml: "
+            "run `.venv/bin/affected --write-zuul` and commit the result"
+        )
+
+
+def test_every_playbook_depends_on_what_the_analysis_cannot_see_through():
+    # No playbook of this repository needs a conservative fallback today: a
+    # note here means the matchers grew to "every file" or "every variable".
+    matchers = compute(REPO_ROOT)
+    assert matchers.notes == {name: [] for name in matchers.playbooks}
+
+
+def infra_prod_vars() -> dict:
+    items = yaml.safe_load((REPO_ROOT / "zuul.d/infra-prod.yaml").read_text())
+    job = next(
+        i["job"] for i in items if i.get("job", {}).get("name") == "infra-prod-bridge-access"
+    )
+    return job["vars"]
+
+
+def test_production_job_paths_are_the_bridge_roles_and_run_alls():
+    # The jobs run run-all as bridge's cron entry does: same paths, lock, stop file.
+    job_vars = infra_prod_vars()
+    defaults = yaml.safe_load((REPO_ROOT / "roles/bridge/defaults/main.yml").read_text())
+    checkout = defaults["bridge_checkout_path"]
+    assert job_vars["infra_prod_checkout"] == checkout
+    assert job_vars["infra_prod_venv"] == defaults["bridge_venv_path"]
+    assert job_vars["infra_prod_ssh_key"] == defaults["bridge_ssh_key_path"]
+    assert job_vars["infra_prod_log_dir"] == defaults["bridge_log_dir"]
+    assert job_vars["infra_prod_inventories"] == [
+        i.replace("{{ bridge_checkout_path }}", checkout) for i in defaults["bridge_inventories"]
+    ]
+    args = run_all.parse_args([])
+    assert job_vars["infra_prod_lock_file"] == str(args.lock_file)
+    assert job_vars["infra_prod_stop_file"] == str(args.stop_file)
+    assert job_vars["infra_prod_lock_wait"] == zuul_jobs.LOCK_WAIT_SECONDS
+
+
+def test_production_jobs_reach_the_bridge_of_the_production_inventory():
+    analyzer = Analyzer(REPO_ROOT)
+    host = infra_prod_vars()["infra_prod_bridge_host"]
+    assert "bridge" in analyzer.inventory.hosts.get(host, set()), host
+
+
+def test_a_repository_copy_without_changes_is_up_to_date(tmp_path, capsys):
+    # The check works on any checkout, not only on the one it lives in.
+    copy = tmp_path / "copy"
+    shutil.copytree(
+        REPO_ROOT,
+        copy,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".git", ".venv", ".tox", ".fleet", ".ansible", "__pycache__"),
+    )
+    assert run(capsys, "--repo", str(copy), "--check-zuul")[0] == 0
+    schedule = load_schedule(copy / "schedule.yaml")
+    first = schedule.order()[0]
+    text = (copy / "schedule.yaml").read_text()
+    owners = {n: p.owner for n, p in schedule.playbooks.items()}
+    flipped = "zuul" if owners[first] == "cron" else "cron"
+    (copy / "schedule.yaml").write_text(
+        re.sub(
+            rf"(\n  {re.escape(first)}:\n(?:    .*\n)*?    owner: )\w+", rf"\g<1>{flipped}", text
+        )
+    )
+    assert load_schedule(copy / "schedule.yaml").playbooks[first].owner == flipped
+    code, _, err = run(capsys, "--repo", str(copy), "--check-zuul")
+    assert code == 1 and "infra-prod-jobs.yaml" in err

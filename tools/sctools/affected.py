@@ -1,0 +1,209 @@
+"""affected: which Zuul jobs a change must run, from the code itself.
+
+Given changed files (as arguments, on stdin, or from a git range), prints the
+infra-prod jobs whose playbook's outcome those files can change, and the
+molecule scenarios that test them. The file matchers are computed from the
+repository (sctools.matchers: playbooks, roles and their dependencies,
+group_vars/host_vars of the targeted hosts, inventory, ansible.cfg,
+requirements.txt), exactly as Zuul evaluates the generated `files:` of
+zuul.d/infra-prod-jobs.yaml and zuul.d/molecule-jobs.yaml.
+
+With --write-zuul it writes those two files; with --check-zuul it only
+compares them with what the code gives (tests/unit/test_affected.py does
+the same).
+
+As in Zuul, a change without any file (an empty range) runs every job.
+
+Exit codes:
+  0  done (for --check-zuul: zuul.d is up to date)
+  1  --check-zuul: a generated file differs from what the code gives
+  2  bad usage, a bad git range, or a file that cannot be parsed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sctools import REPO_ROOT
+from sctools.ansible_deps import DepsError
+from sctools.matchers import Matchers, compute, matches
+from sctools.schedule import ScheduleError, load_schedule
+from sctools.zuul_jobs import ZuulJobsError, job_name, molecule_job_name, render
+
+EXIT_OK, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
+COMMIT_MSG = "/COMMIT_MSG"  # Zuul's pseudo-file of a Gerrit change, never matched
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="affected", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="changed files, relative to the repository root",
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--git",
+        metavar="RANGE",
+        help="take the changed files from `git diff --name-only --no-renames RANGE` "
+        "(e.g. origin/main...HEAD; one commit alone compares it with the working tree)",
+    )
+    source.add_argument(
+        "--stdin", action="store_true", help="read the changed files from stdin, one per line"
+    )
+    source.add_argument(
+        "--write-zuul",
+        action="store_true",
+        help="write the generated zuul.d files (infra-prod and molecule jobs) and exit",
+    )
+    source.add_argument(
+        "--check-zuul",
+        action="store_true",
+        help="exit 1 if the generated zuul.d files differ from what the code gives",
+    )
+    parser.add_argument(
+        "--owner",
+        choices=["zuul", "all"],
+        default="zuul",
+        help="zuul: infra-prod jobs of the playbooks Zuul runs (default); "
+        "all: of every playbook, as if Zuul ran them all",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--why", action="store_true", help="also print, per job, which file matched which regex"
+    )
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=REPO_ROOT,
+        help="the repository checkout to analyse (default: the one this tool lives in)",
+    )
+    args = parser.parse_args(argv)
+    generate = args.write_zuul or args.check_zuul
+    if generate and args.files:
+        parser.error("--write-zuul and --check-zuul take no FILE")
+    if not generate and not (args.files or args.git or args.stdin):
+        parser.error("name the changed files: FILE..., --git RANGE or --stdin")
+    if args.files and (args.git or args.stdin):
+        parser.error("FILE arguments cannot be combined with --git or --stdin")
+    return args
+
+
+def changed_files(args: argparse.Namespace) -> list[str]:
+    if args.stdin:
+        names = sys.stdin.read().splitlines()
+    elif args.git:
+        result = subprocess.run(
+            ["git", "-C", str(args.repo), "diff", "--name-only", "--no-renames", args.git],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise ValueError(f"git diff {args.git}: {result.stderr.strip()}")
+        names = result.stdout.splitlines()
+    else:
+        names = args.files
+    return [n.strip().removeprefix("./") for n in names if n.strip() and n.strip() != COMMIT_MSG]
+
+
+def affected(matchers: Matchers, files: list[str], playbooks: list[str]) -> dict:
+    """What runs for a change to these files (all of it when there is none, as in Zuul)."""
+
+    def hits(regexes: list[str]) -> dict[str, str]:
+        found = {}
+        for path in files:
+            regex = next((r for r in regexes if matches([r], path)), None)
+            if regex is not None:
+                found[path] = regex
+        return found
+
+    result = {"files": files, "infra_prod": {}, "molecule": {}}
+    for name in playbooks:
+        found = hits(matchers.playbooks[name])
+        if found or not files:
+            result["infra_prod"][job_name(name)] = found
+    for role, regexes in matchers.molecule.items():
+        found = hits(regexes)
+        if found or not files:
+            result["molecule"][f"{role}/default"] = found
+    return result
+
+
+def print_text(result: dict, why: bool) -> None:
+    if not result["files"]:
+        print("no changed file: as in Zuul, every job runs")
+    sections = (
+        ("infra-prod jobs (deploy pipeline)", "infra_prod", lambda k: k),
+        (
+            "molecule scenarios (check and gate)",
+            "molecule",
+            lambda k: f"{k}  ({molecule_job_name(k.split('/')[0])})",
+        ),
+    )
+    for title, key, label in sections:
+        print(f"{title}:" if result[key] else f"{title}: none")
+        for name, found in result[key].items():
+            print(f"  {label(name)}")
+            for path, regex in found.items() if why else ():
+                print(f"      {path}  ~  {regex}")
+
+
+def write_or_check(repo: Path, matchers: Matchers, check: bool) -> int:
+    schedule = load_schedule(repo / "schedule.yaml", playbook_dir=repo / "playbooks")
+    drifted = []
+    for rel, text in render(schedule, matchers.playbooks, matchers.molecule).items():
+        path = repo / rel
+        current = path.read_text() if path.is_file() else None
+        if current == text:
+            continue
+        drifted.append(rel)
+        if not check:
+            path.write_text(text)
+            print(f"affected: wrote {rel}")
+    if check and drifted:
+        print(
+            f"affected: {', '.join(drifted)} differ from what the code gives; "
+            "run `affected --write-zuul` (or `.venv/bin/affected --write-zuul`) and commit them",
+            file=sys.stderr,
+        )
+        return EXIT_DRIFT
+    if check:
+        print("affected: zuul.d is up to date")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    repo = args.repo.resolve()
+    try:
+        schedule = load_schedule(repo / "schedule.yaml", playbook_dir=repo / "playbooks")
+        matchers = compute(repo, schedule)
+        if args.write_zuul or args.check_zuul:
+            return write_or_check(repo, matchers, args.check_zuul)
+        files = changed_files(args)
+    except (ScheduleError, DepsError, ZuulJobsError, ValueError, OSError) as exc:
+        print(f"affected: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    playbooks = [
+        n for n in schedule.order() if args.owner == "all" or schedule.playbooks[n].owner == "zuul"
+    ]
+    result = affected(matchers, files, playbooks)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_text(result, args.why)
+    for name in playbooks:
+        for note in matchers.notes[name]:
+            print(f"affected: note: {name}: {note}", file=sys.stderr)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
