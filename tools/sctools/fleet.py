@@ -191,8 +191,31 @@ def ensure_network(fleet: Fleet) -> None:
     )
 
 
+def check_owner(host: Host) -> None:
+    """Refuse to adopt a container made from another checkout of this repository.
+
+    Bridge mounts the checkout that made it, so reusing another checkout's
+    fleet would silently deploy that checkout's code.
+    """
+    proc = subprocess.run(
+        ["docker", "inspect", "-f", f'{{{{index .Config.Labels "{LABEL}"}}}}', host.name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    owner = proc.stdout.strip()
+    if proc.returncode == 0 and owner != str(REPO_ROOT):
+        raise FleetError(
+            f"{host.name} belongs to the fleet of checkout {owner or 'unknown'}, not "
+            f"{REPO_ROOT}; take that fleet down first (`fleet down` there, or "
+            f"`docker rm -f {host.name}`)"
+        )
+
+
 def ensure_host(fleet: Fleet, host: Host) -> None:
     state = container_state(host.name)
+    if state is not None:
+        check_owner(host)
     if state == "running":
         return
     if state is not None:
@@ -216,7 +239,7 @@ def ensure_host(fleet: Fleet, host: Host) -> None:
         "--hostname",
         host.name.split(".")[0],
         "--label",
-        f"{LABEL}=1",
+        f"{LABEL}={REPO_ROOT}",
         "--network",
         fleet.network,
         "--ip",
