@@ -328,31 +328,23 @@ def rotate(log_dir: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+# Per-playbook gauges: name, help text, value of an outcome.
+PLAYBOOK_METRICS = (
+    ("run_all_playbook_duration_seconds", "Wall time of the playbook in the last run.",
+     lambda o: o.duration),
+    ("run_all_playbook_success", "1 if the playbook succeeded on every host.",
+     lambda o: int(o.status == "ok")),
+    ("run_all_playbook_failed_hosts", "Hosts that failed or were unreachable.",
+     lambda o: len(o.failed_hosts)),
+)  # fmt: skip
+
+
 def write_metrics(path: Path, outcomes: dict[str, Outcome], finished: float) -> None:
-    lines = [
-        "# HELP run_all_playbook_duration_seconds Wall time of the playbook in the last run.",
-        "# TYPE run_all_playbook_duration_seconds gauge",
-    ]
-    lines += [
-        f'run_all_playbook_duration_seconds{{playbook="{o.name}"}} {o.duration}'
-        for o in outcomes.values()
-    ]
-    lines += [
-        "# HELP run_all_playbook_success 1 if the playbook succeeded on every host.",
-        "# TYPE run_all_playbook_success gauge",
-    ]
-    lines += [
-        f'run_all_playbook_success{{playbook="{o.name}"}} {int(o.status == "ok")}'
-        for o in outcomes.values()
-    ]
-    lines += [
-        "# HELP run_all_playbook_failed_hosts Hosts that failed or were unreachable.",
-        "# TYPE run_all_playbook_failed_hosts gauge",
-    ]
-    lines += [
-        f'run_all_playbook_failed_hosts{{playbook="{o.name}"}} {len(o.failed_hosts)}'
-        for o in outcomes.values()
-    ]
+    """A Prometheus textfile for node-exporter's textfile collector."""
+    lines = []
+    for name, help_text, value in PLAYBOOK_METRICS:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        lines += [f'{name}{{playbook="{o.name}"}} {value(o)}' for o in outcomes.values()]
     lines += [
         "# HELP run_all_last_run_timestamp_seconds When the last run finished.",
         "# TYPE run_all_last_run_timestamp_seconds gauge",
