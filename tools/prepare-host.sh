@@ -29,6 +29,9 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
 command -v bwrap >/dev/null || need_pkgs+=(bubblewrap)
 [ -x /usr/share/zookeeper/bin/zkServer.sh ] || need_pkgs+=(zookeeperd)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
+# A real registry for tools/sctools/registry.py's tests (and the buildset
+# registry the Zuul images are pushed to).
+command -v docker-registry >/dev/null || need_pkgs+=(docker-registry)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     log "installing ${need_pkgs[*]}"
     apt-get update -qq || die "apt-get update failed"

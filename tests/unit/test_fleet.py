@@ -38,6 +38,13 @@ def test_load_fleet_reads_hosts_and_network(tmp_path):
     assert loaded.hosts[1].image == "system-config/debian-systemd:trixie"
 
 
+def test_aliases_are_read(tmp_path):
+    text = GOOD.replace(
+        "fleet_release: trixie", "fleet_release: trixie\n      fleet_aliases: [mirror.fleet.test]"
+    )
+    assert fleet.load_fleet(write(tmp_path, text)).hosts[1].aliases == ("mirror.fleet.test",)
+
+
 def test_the_real_local_inventory_is_valid():
     loaded = fleet.load_fleet()
     assert loaded.bridge.name.startswith("bridge")
@@ -52,6 +59,16 @@ def test_the_real_local_inventory_is_valid():
         ("    fleet_network: net\n", "", "all.vars.fleet_network is missing"),
         ("public_v4: 172.30.42.21", "public_v4: banana", "public_v4: 'banana' does not appear"),
         ("bridge01.fleet.test:", "bastion01.fleet.test:", "exactly one bridge host, found 0"),
+        (
+            "fleet_release: trixie",
+            "fleet_release: trixie\n      fleet_aliases: mirror.fleet.test",
+            "mirror01.fleet.test.fleet_aliases: must be a list of DNS names",
+        ),
+        (
+            "fleet_release: trixie",
+            "fleet_release: trixie\n      fleet_aliases: ['not a name']",
+            "fleet_aliases: must be a list of DNS names",
+        ),
     ],
 )
 def test_bad_inventory_names_file_and_field(tmp_path, old, new, message):

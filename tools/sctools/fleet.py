@@ -14,7 +14,11 @@ Commands:
 
 Everything the fleet is made of comes from inventory/local/hosts.yaml:
 network name and subnets (fleet_network, fleet_ipv4_subnet,
-fleet_ipv6_subnet) and per host public_v4, public_v6 and fleet_release.
+fleet_ipv6_subnet) and per host public_v4, public_v6, fleet_release and
+optional fleet_aliases (more DNS names on the fleet network). Hosts in the
+`docker` group (inventory/groups.yaml) get what a nested dockerd needs.
+`up` ends by setting up the stand-ins for the outside world (pebble,
+Docker Hub, PyPI) with tests/standins/fleet.yaml.
 
 Exit codes: 0 success; 1 a step or the playbook failed; 2 bad inventory
 or usage.
@@ -47,6 +51,19 @@ BRIDGE_REPO = "/opt/system-config"
 BRIDGE_VENV = "/opt/ansible-venv"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 BRIDGE_CA_BUNDLE = "/etc/ssl/fleet-host-ca-bundle.crt"
+DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]+", re.I)
+STANDINS_PLAYBOOK = "tests/standins/fleet.yaml"
+# What a nested dockerd needs (DESIGN.md): every capability but
+# SYS_RESOURCE (the host lacks it, so --privileged fails), no seccomp,
+# AppArmor or masked /proc paths, and /var/lib/docker on a volume
+# (overlay2 cannot stack on the container's own overlay root).
+NESTED_DOCKER_ARGS = (
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined",
+    "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined",
+    "-v", "/var/lib/docker",
+)  # fmt: skip
 
 
 class FleetError(Exception):
@@ -63,6 +80,7 @@ class Host:
     ipv4: str
     ipv6: str
     release: str
+    aliases: tuple[str, ...] = ()
 
     @property
     def image(self) -> str:
@@ -130,7 +148,12 @@ def load_fleet(path: Path = INVENTORY) -> Fleet:
                 )
             seen[str(addr)] = name
             addrs.append(str(addr))
-        hosts.append(Host(name, addrs[0], addrs[1], release))
+        aliases = hv.get("fleet_aliases") or []
+        if not isinstance(aliases, list) or not all(
+            isinstance(a, str) and DNS_NAME.fullmatch(a) for a in aliases
+        ):
+            raise FleetError(f"{path}: {where}.fleet_aliases: must be a list of DNS names", 2)
+        hosts.append(Host(name, addrs[0], addrs[1], release, tuple(aliases)))
     if not hosts:
         raise FleetError(f"{path}: all.hosts is empty", 2)
     bridges = [h.name for h in hosts if h.name.startswith("bridge")]
@@ -139,6 +162,11 @@ def load_fleet(path: Path = INVENTORY) -> Fleet:
             f"{path}: all.hosts: expected exactly one bridge host, found {len(bridges)}", 2
         )
     return Fleet(network, str(v4net), str(v6net), tuple(hosts))
+
+
+def docker_try(*args: str) -> subprocess.CompletedProcess:
+    """Run docker, capturing text output; the caller judges the exit code."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
 
 
 def docker(*args: str, check: bool = True, capture: bool = True) -> str:
@@ -150,12 +178,7 @@ def docker(*args: str, check: bool = True, capture: bool = True) -> str:
 
 
 def container_state(name: str) -> str | None:
-    proc = subprocess.run(
-        ["docker", "inspect", "-f", "{{.State.Status}}", name],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = docker_try("inspect", "-f", "{{.State.Status}}", name)
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
@@ -164,9 +187,7 @@ def say(message: str) -> None:
 
 
 def ensure_network(fleet: Fleet) -> None:
-    proc = subprocess.run(
-        ["docker", "network", "inspect", fleet.network], capture_output=True, text=True, check=False
-    )
+    proc = docker_try("network", "inspect", fleet.network)
     if proc.returncode == 0:
         subnets = {c["Subnet"] for c in json.loads(proc.stdout)[0]["IPAM"]["Config"] or []}
         if subnets != {fleet.ipv4_subnet, fleet.ipv6_subnet}:
@@ -197,12 +218,7 @@ def check_owner(host: Host) -> None:
     Bridge mounts the checkout that made it, so reusing another checkout's
     fleet would silently deploy that checkout's code.
     """
-    proc = subprocess.run(
-        ["docker", "inspect", "-f", f'{{{{index .Config.Labels "{LABEL}"}}}}', host.name],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = docker_try("inspect", "-f", f'{{{{index .Config.Labels "{LABEL}"}}}}', host.name)
     owner = proc.stdout.strip()
     if proc.returncode == 0 and owner != str(REPO_ROOT):
         raise FleetError(
@@ -212,7 +228,37 @@ def check_owner(host: Host) -> None:
         )
 
 
-def ensure_host(fleet: Fleet, host: Host) -> None:
+def inventory_group(group: str) -> set[str]:
+    """Members of a group of the local inventory, as Ansible computes it."""
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("ansible-inventory")),
+            "-i",
+            str(INVENTORY),
+            "-i",
+            str(INVENTORY.parent.parent / "groups.yaml"),
+            "--list",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+    if proc.returncode != 0:
+        raise FleetError(f"ansible-inventory failed: {proc.stderr.strip()[-1000:]}", 2)
+    data = json.loads(proc.stdout)
+
+    def members(name: str) -> set[str]:
+        node = data.get(name) or {}
+        found = set(node.get("hosts") or [])
+        for child in node.get("children") or []:
+            found |= members(child)
+        return found
+
+    return members(group)
+
+
+def ensure_host(fleet: Fleet, host: Host, nested_docker: bool = False) -> None:
     state = container_state(host.name)
     if state is not None:
         check_owner(host)
@@ -222,12 +268,7 @@ def ensure_host(fleet: Fleet, host: Host) -> None:
         say(f"starting {host.name}")
         docker("start", host.name)
         return
-    if (
-        subprocess.run(
-            ["docker", "image", "inspect", host.image], capture_output=True, check=False
-        ).returncode
-        != 0
-    ):
+    if docker_try("image", "inspect", host.image).returncode != 0:
         raise FleetError(f"image {host.image} is missing; run tools/prepare-host.sh")
     say(f"creating {host.name} ({host.release}, {host.ipv4}, {host.ipv6})")
     args = [
@@ -246,6 +287,7 @@ def ensure_host(fleet: Fleet, host: Host) -> None:
         host.ipv4,
         "--ip6",
         host.ipv6,
+        *(arg for alias in host.aliases for arg in ("--network-alias", alias)),
         # systemd as PID 1 without --privileged (see DESIGN.md)
         "--tmpfs",
         "/run",
@@ -262,6 +304,8 @@ def ensure_host(fleet: Fleet, host: Host) -> None:
         "--cap-add",
         "NET_ADMIN",
     ]
+    if nested_docker:
+        args += NESTED_DOCKER_ARGS
     if host == fleet.bridge:
         # Bridge runs the playbooks from this checkout, as production
         # bridge runs them from its own clone; pip's cache is shared so the
@@ -282,12 +326,7 @@ def ensure_host(fleet: Fleet, host: Host) -> None:
 def wait_booted(host: Host, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        proc = subprocess.run(
-            ["docker", "exec", host.name, "systemctl", "is-system-running"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        proc = docker_try("exec", host.name, "systemctl", "is-system-running")
         if proc.stdout.strip() in ("running", "degraded"):
             return
         time.sleep(1)
@@ -375,18 +414,41 @@ def cmd_up(fleet: Fleet, extra: list[str]) -> int:
     STATE_DIR.mkdir(exist_ok=True)
     (STATE_DIR / "pip-cache").mkdir(exist_ok=True)
     ensure_network(fleet)
+    docker_hosts = inventory_group("docker")
     for host in fleet.hosts:
-        ensure_host(fleet, host)
+        ensure_host(fleet, host, nested_docker=host.name in docker_hosts)
     key, pubkey = ensure_ssh_key()
     for host in fleet.hosts:
         wait_booted(host)
         authorize_key(host, pubkey)
     prepare_bridge(fleet.bridge, key)
+    setup_standins(fleet)
     say(f"{len(fleet.hosts)} hosts up in {time.monotonic() - start:.0f} s")
     return 0
 
 
+def setup_standins(fleet: Fleet) -> None:
+    """The outside world's stand-ins, and trust in their CAs on every host."""
+    log = STATE_DIR / "logs" / "standins.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    say(f"setting up the stand-ins ({STANDINS_PLAYBOOK}); log in {log}")
+    command = (
+        f"cd {BRIDGE_REPO} && export ANSIBLE_CONFIG={BRIDGE_REPO}/ansible.cfg "
+        f"PATH={BRIDGE_VENV}/bin:$PATH && exec ansible-playbook {INVENTORY_ARGS} "
+        f"{STANDINS_PLAYBOOK}"
+    )
+    proc = subprocess.run(
+        ["docker", "exec", fleet.bridge.name, "bash", "-c", command],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise FleetError(f"the stand-ins playbook failed; see {log}")
+
+
 RUN_ALL_LOG_DIR = "/var/log/run-all"
+INVENTORY_ARGS = "-i inventory/local/hosts.yaml -i inventory/groups.yaml"
 
 
 def run_all_command(extra: list[str]) -> str:
@@ -398,8 +460,7 @@ def run_all_command(extra: list[str]) -> str:
         f"cd {BRIDGE_REPO} && export ANSIBLE_CONFIG={BRIDGE_REPO}/ansible.cfg "
         f"PATH={BRIDGE_VENV}/bin:$PATH PYTHONPATH={BRIDGE_REPO}/tools && "
         f"exec python -m sctools.run_all --owner all --log-dir {RUN_ALL_LOG_DIR} "
-        "-i inventory/local/hosts.yaml -i inventory/groups.yaml "
-        + " ".join(shlex.quote(a) for a in extra)
+        f"{INVENTORY_ARGS} " + " ".join(shlex.quote(a) for a in extra)
     )
 
 
@@ -429,12 +490,7 @@ def fetch_report(fleet: Fleet, output: str) -> dict | None:
     match = re.search(r"report: (\S+/report\.json)", output)
     if not match:
         return None
-    proc = subprocess.run(
-        ["docker", "exec", fleet.bridge.name, "cat", match[1]],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = docker_try("exec", fleet.bridge.name, "cat", match[1])
     return json.loads(proc.stdout) if proc.returncode == 0 else None
 
 
@@ -484,12 +540,7 @@ def cmd_down(fleet: Fleet, extra: list[str]) -> int:
     if names:
         say(f"removing {len(names)} host containers")
         docker("rm", "-f", "-v", *names)
-    if (
-        subprocess.run(
-            ["docker", "network", "inspect", fleet.network], capture_output=True, check=False
-        ).returncode
-        == 0
-    ):
+    if docker_try("network", "inspect", fleet.network).returncode == 0:
         say(f"removing network {fleet.network}")
         docker("network", "rm", fleet.network)
     say("fleet is down")
