@@ -1,13 +1,12 @@
 """Whole-fleet behaviour: base.yaml deployed from bridge over SSH.
 
-Brings the local fleet up (unless it is already), deploys twice through
-`fleet deploy` (the README's main command: run-all on bridge) and checks
-what an infra root would: the second run changes nothing, bridge reaches
-every host, other hosts cannot reach ssh, accounts are right, `disabled`
-hosts are skipped; an overlapping run exits at once naming the holder, a run
-killed half-way is recovered by the next, and a dead host fails the run
-without stopping the other hosts from converging.
-The fleet is taken down afterwards only if this test brought it up.
+The fleet is deployed twice by the session fixture in conftest.py (the
+README's main command: run-all on bridge). Checks what an infra root would:
+the second run changes nothing, bridge reaches every host, other hosts
+cannot reach ssh, accounts are right, `disabled` hosts are skipped; an
+overlapping run exits at once naming the holder, a run killed half-way is
+recovered by the next, and a dead host fails the run without stopping the
+other hosts from converging.
 """
 
 from __future__ import annotations
@@ -16,58 +15,16 @@ import json
 import re
 import shlex
 import subprocess
-import sys
 import time
 
 import pytest
+from fleet_helpers import BRIDGE, MANAGED, on, tcp_connects
 
 from sctools import fleet as fleet_tool
 
-FLEET = fleet_tool.load_fleet()
-BRIDGE = FLEET.bridge
-OTHERS = [h for h in FLEET.hosts if h != BRIDGE]
+OTHERS = [h for h in MANAGED if h != BRIDGE]
 OUTSIDER = OTHERS[-1]  # a host that is not bridge, probing the others
 TARGETS = [h for h in OTHERS if h != OUTSIDER]
-
-
-def run_fleet(command: str) -> tuple[subprocess.CompletedProcess, float]:
-    start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "sctools.fleet", command],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.monotonic() - start
-    print(f"\n$ fleet {command}  ({seconds:.0f} s)\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
-    return proc, seconds
-
-
-def on(host: fleet_tool.Host, script: str, timeout: int = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["docker", "exec", host.name, "bash", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def tcp_connects(source: fleet_tool.Host, address: str, port: int) -> bool:
-    # bash's /dev/tcp takes a bare IPv6 address (no brackets).
-    probe = f"timeout 4 bash -c '</dev/tcp/{address}/{port}'"
-    return on(source, probe).returncode == 0
-
-
-@pytest.fixture(scope="module")
-def deployed():
-    was_up = fleet_tool.container_state(BRIDGE.name) == "running"
-    first, first_seconds = run_fleet("deploy")
-    assert first.returncode == 0, "first deploy failed"
-    second, second_seconds = run_fleet("deploy")
-    yield {"second": second, "seconds": (first_seconds, second_seconds)}
-    if not was_up:
-        run_fleet("down")
 
 
 def test_second_deploy_converges_with_no_changes(deployed):
@@ -95,13 +52,13 @@ def test_ssh_is_closed_to_hosts_other_than_bridge(deployed, host, family):
     assert not tcp_connects(OUTSIDER, address, 22), f"{OUTSIDER.name} reached ssh"
 
 
-@pytest.mark.parametrize("host", FLEET.hosts, ids=lambda h: h.name)
+@pytest.mark.parametrize("host", MANAGED, ids=lambda h: h.name)
 def test_password_logins_are_off(deployed, host):
     effective = on(host, "sshd -T").stdout
     assert "passwordauthentication no" in effective
 
 
-@pytest.mark.parametrize("host", FLEET.hosts, ids=lambda h: h.name)
+@pytest.mark.parametrize("host", MANAGED, ids=lambda h: h.name)
 def test_infra_roots_present_and_removed_account_gone(deployed, host):
     assert on(host, "id -nG alice").stdout.split().count("infra-root") == 1
     assert on(host, "getent passwd mallory").returncode != 0

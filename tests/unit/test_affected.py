@@ -246,6 +246,14 @@ def test_molecule_scenarios_match_their_role_its_dependencies_and_the_harness(mi
     assert not matches(web, "group_vars/web.yaml")
 
 
+def test_molecule_scenarios_match_the_shared_stand_ins_they_include():
+    """Scenarios include tests/standins/ through molecule's project directory."""
+    molecule = compute(REPO_ROOT).molecule
+    assert matches(molecule["mirror"], "tests/standins/dockerhub.yml")
+    assert matches(molecule["acme_certificates"], "tests/standins/pebble.yml")
+    assert not matches(molecule["acme_certificates"], "tests/standins/pypi.yml")
+
+
 def test_every_regex_is_re2_syntax_anchored_at_the_start(mini):
     # Zuul compiles matchers with re2: no lookaround, no backreferences.
     matchers = compute(REPO_ROOT)

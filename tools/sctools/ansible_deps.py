@@ -102,6 +102,13 @@ def _action(key: str) -> str:
     return key
 
 
+# How molecule scenarios name files outside their role (e.g. the shared
+# stand-ins in tests/standins/): molecule sets this to the role's directory.
+MOLECULE_PROJECT = re.compile(
+    r"""\{\{\s*lookup\(\s*['"]env['"]\s*,\s*['"]MOLECULE_PROJECT_DIRECTORY['"]\s*\)\s*\}\}"""
+)
+
+
 def _templated(value: str) -> bool:
     return "{{" in value or "{%" in value
 
@@ -160,6 +167,8 @@ class Analyzer:
 
     def __init__(self, root: Path, inventory: Inventory | None = None):
         self.root = root.resolve()
+        # The role directory while a molecule scenario is scanned (MOLECULE_PROJECT).
+        self._molecule_project: str | None = None
         defaults = self._read_config()
         self.inventory_sources = [
             self._rel(self.root / s.strip())
@@ -311,7 +320,8 @@ class Analyzer:
                 if action in ("include_role", "import_role") and isinstance(args, dict):
                     self._add_role(deps, args, near, where)
                 elif action in ("include_tasks", "import_tasks", "include"):
-                    added = self._follow(deps, task_path(args, "file"), search, role)
+                    path = task_path(self._expand_molecule(args), "file")
+                    added = self._follow(deps, path, search, role)
                     if added and (self.root / added).is_file():
                         self._scan_tasks(deps, self.load_yaml(added), added, near, role)
                         self._scan_text(deps, added, role)
@@ -350,6 +360,16 @@ class Analyzer:
             deps.dirs.add(rel)
         else:
             deps.files.add(rel)
+
+    def _expand_molecule(self, args):
+        """Task arguments with molecule's project directory filled in, in a scenario."""
+        if not self._molecule_project:
+            return args
+        if isinstance(args, str):
+            return MOLECULE_PROJECT.sub(self._molecule_project, args)
+        if isinstance(args, dict):
+            return {k: self._expand_molecule(v) for k, v in args.items()}
+        return args
 
     def _follow(self, deps: Deps, value, search: list[Path], role: str | None) -> str | None:
         """Add a file a task names unless it stays in the role (counted already)."""
@@ -543,6 +563,7 @@ class Analyzer:
         """A role's molecule scenario: the role and every role its playbooks use."""
         deps = Deps()
         merge(deps, self.role_deps(role))
+        self._molecule_project = str(self.root / role)
         directory = self.root / role / "molecule" / scenario
         for file in sorted(directory.glob("*.y*ml")) if directory.is_dir() else []:
             rel = self._rel(file)
@@ -554,6 +575,7 @@ class Analyzer:
                     self._add_role(deps, entry, self.root, f"{rel}: play {number}: roles")
                 for section in TASK_SECTIONS:
                     self._scan_tasks(deps, play.get(section), rel, self.root, None)
+        self._molecule_project = None
         for other in sorted(deps.roles):
             merge(deps, self.role_deps(other))
         return deps
