@@ -6,10 +6,7 @@ import gzip
 import io
 import json
 import shutil
-import socket
-import subprocess
 import tarfile
-import time
 import urllib.request
 
 import pytest
@@ -23,32 +20,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def registry_url(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = tmp_path / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        f"storage: {{filesystem: {{rootdirectory: {tmp_path / 'data'}}}}}\n"
-        f"http: {{addr: '127.0.0.1:{port}'}}\n"
-    )
-    proc = subprocess.Popen(
-        ["docker-registry", "serve", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/v2/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with registry.local_registry(tmp_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def get(url: str, accept: str = "") -> tuple[bytes, dict]:

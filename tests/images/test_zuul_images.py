@@ -1,0 +1,209 @@
+"""The Zuul images, end to end: built by the tool, pushed to a real registry,
+pulled back by dockerd and run.
+
+Slow: a cold build takes about 6 minutes, the push about 2. The images are
+built under a prefix of their own (sc-images-test/...), so this test never
+touches the images `python -m sctools.images build` made; when those exist,
+docker's build cache makes this build take seconds. Everything the test
+creates (images it built, pulled tags, containers) is removed by exact name
+at the end; set SC_IMAGES_TEST_KEEP=1 to keep the built images.
+
+Run: .venv/bin/python -m pytest -v tests/images
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sctools import REPO_ROOT, registry
+
+PREFIX = "sc-images-test"
+SERVICES = ("scheduler", "web", "merger", "executor")
+ZUUL_USER_UID = "10001"
+
+
+def docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "version"], capture_output=True).returncode == 0
+
+
+pytestmark = [
+    pytest.mark.skipif(not docker_answers(), reason="no docker (tools/prepare-host.sh)"),
+    pytest.mark.skipif(
+        shutil.which("docker-registry") is None,
+        reason="tools/prepare-host.sh installs docker-registry",
+    ),
+]
+
+
+def tool(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO_ROOT / "tools"), env.get("PYTHONPATH")])
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "sctools.images", *args, "--prefix", PREFIX],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO_ROOT,
+    )
+
+
+def docker(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, f"docker {' '.join(args)}: {proc.stderr}"
+    return proc
+
+
+def image_id(ref: str) -> str:
+    return docker("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def built():
+    """Build with the tool; yields the `list --json` report; removes what it built."""
+    listing = tool("list", "--json")
+    if listing.returncode == 3:
+        pytest.skip(listing.stderr.strip())
+    assert listing.returncode == 0, listing.stderr
+    before = json.loads(listing.stdout)
+    made = [row["image"] for row in before["images"] if not row["present"]]
+    try:
+        start = time.monotonic()
+        proc = tool("build")
+        print(proc.stdout, f"build took {time.monotonic() - start:.1f} s", sep="\n")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        after = json.loads(tool("list", "--json").stdout)
+        assert after["tag"] == before["tag"]
+        yield after
+    finally:
+        if not os.environ.get("SC_IMAGES_TEST_KEEP"):
+            for image in made:
+                docker("rmi", image, check=False)
+
+
+@pytest.fixture(scope="module")
+def registry_url(tmp_path_factory):
+    """The buildset registry: a real docker-registry on loopback."""
+    with registry.local_registry(tmp_path_factory.mktemp("registry")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pushed(built, registry_url):
+    start = time.monotonic()
+    proc = tool("push", "--registry", registry_url, "--also-tag", "latest")
+    print(proc.stdout, f"push took {time.monotonic() - start:.1f} s", sep="\n")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def pulled(built, registry_url, pushed):
+    """service -> image reference pulled from the registry; untagged afterwards."""
+    host = registry_url.removeprefix("http://")
+    refs = {s: f"{host}/{PREFIX}/zuul-{s}:{built['tag']}" for s in SERVICES}
+    extra = [f"{host}/{PREFIX}/zuul-scheduler:latest"]
+    try:
+        for ref in [*refs.values(), *extra]:
+            docker("pull", ref)
+        yield refs
+    finally:
+        for ref in [*refs.values(), *extra]:
+            docker("rmi", ref, check=False)
+
+
+def run(image: str, *command: str, name_suffix: str) -> subprocess.CompletedProcess:
+    name = f"sc-images-test-{name_suffix}-{os.getpid()}"
+    try:
+        return docker("run", "--rm", "--name", name, image, *command, check=False, timeout=300)
+    finally:
+        docker("rm", "--force", name, check=False)
+
+
+def test_push_reports_every_service(pushed, built):
+    for service in SERVICES:
+        assert f"pushed  {PREFIX}/zuul-{service}:{built['tag']}" in pushed
+
+
+def test_pulled_images_are_the_built_ones(pulled, built):
+    for service, ref in pulled.items():
+        assert image_id(ref) == image_id(f"{PREFIX}/zuul-{service}:{built['tag']}")
+
+
+def test_latest_tag_was_pushed_too(pulled, built):
+    latest = pulled["scheduler"].rsplit(":", 1)[0] + ":latest"
+    assert image_id(latest) == image_id(pulled["scheduler"])
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_image_runs_its_zuul_service(pulled, built, service):
+    proc = run(pulled[service], f"zuul-{service}", "--version", name_suffix=service)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"Zuul version: {built['zuul_version']}"
+    proc = run(pulled[service], f"zuul-{service}", "--help", name_suffix=service)
+    assert proc.returncode == 0, proc.stderr
+    assert f"usage: zuul-{service}" in proc.stdout
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_default_command_runs_the_service_in_the_foreground(pulled, service):
+    config = json.loads(
+        docker("image", "inspect", "--format", "{{json .Config}}", pulled[service]).stdout
+    )
+    assert config["Cmd"] == [f"/opt/zuul/bin/zuul-{service}", "-f"]
+    assert config["StopSignal"] == "SIGTERM"
+
+
+@pytest.mark.parametrize("service", ["scheduler", "web", "merger"])
+def test_services_run_as_the_zuul_user(pulled, service):
+    proc = run(pulled[service], "id", "-u", name_suffix=service)
+    assert proc.stdout.strip() == ZUUL_USER_UID
+
+
+def test_executor_starts_as_root_to_drop_to_zuul(pulled):
+    proc = run(pulled["executor"], "sh", "-c", "id -u; id -u zuul", name_suffix="executor")
+    assert proc.stdout.split() == ["0", ZUUL_USER_UID]
+
+
+def test_executor_has_bubblewrap(pulled):
+    proc = run(pulled["executor"], "bwrap", "--version", name_suffix="executor")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("bubblewrap ")
+
+
+def test_executor_has_every_ansible_zuul_supports(pulled):
+    proc = run(pulled["executor"], "zuul-manage-ansible", "--validate", name_suffix="executor")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_build_time_ca_or_pip_settings_in_service_images(pulled, service):
+    proc = run(
+        pulled[service],
+        "sh",
+        "-c",
+        "test ! -e /usr/local/share/zuul-build && env | grep -c '^PIP_' || true",
+        name_suffix=service,
+    )
+    assert proc.stdout.strip() == "0", proc.stdout + proc.stderr
+
+
+def test_a_second_build_rebuilds_nothing(built):
+    start = time.monotonic()
+    proc = tool("build")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("(not rebuilt)") == len(SERVICES)
+    assert "  build " not in proc.stdout
+    assert time.monotonic() - start < 30

@@ -1,0 +1,226 @@
+"""sctools.images without docker: inputs, tag derivation, argument errors.
+
+The real builds, push and pull are tested in tests/images (minutes).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+
+from sctools import REPO_ROOT, images
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    d = tmp_path / "zuul"
+    d.mkdir()
+    (d / "Dockerfile").write_text("ARG BASE_IMAGE=example/base:1\nFROM ${BASE_IMAGE}\n")
+    (d / "files").mkdir()
+    (d / "files" / "entry.sh").write_text("#!/bin/sh\n")
+    return d
+
+
+def tag(d, version="1.2.3", base="sha256:aaa"):
+    return images.derive_tag(d, version, base)
+
+
+# -- requirements-zuul.txt ---------------------------------------------------
+
+
+def test_zuul_version_comes_from_the_repository_pin():
+    pins = re.findall(r"^zuul==(\S+)", (REPO_ROOT / "requirements-zuul.txt").read_text(), re.M)
+    assert images.zuul_version(REPO_ROOT / "requirements-zuul.txt") == pins[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "zuul==1.2.3\n",
+        "# the scheduler\nzuul == 1.2.3  # pinned\n",
+        "zuul-client==9.9\nZuul==1.2.3\n",
+        "pytest==9\nzuul==1.2.3 ; python_version >= '3.11'\n",
+    ],
+)
+def test_zuul_version_is_read_from_an_exact_pin(tmp_path, text):
+    req = tmp_path / "req.txt"
+    req.write_text(text)
+    assert images.zuul_version(req) == "1.2.3"
+
+
+@pytest.mark.parametrize("line", ["zuul>=14", "zuul", "zuul~=14.3", "zuul==14.*"])
+def test_a_loose_zuul_requirement_is_refused_with_file_and_line(tmp_path, line):
+    req = tmp_path / "req.txt"
+    req.write_text(f"pytest==9\n{line}\n")
+    with pytest.raises(images.ImagesError) as err:
+        images.zuul_version(req)
+    assert err.value.code == images.EXIT_USAGE
+    assert f"{req}:2" in str(err.value)
+
+
+def test_no_zuul_line_is_an_error_naming_the_file(tmp_path):
+    req = tmp_path / "req.txt"
+    req.write_text("zuul-client==1.0\n")
+    with pytest.raises(images.ImagesError, match=re.escape(str(req))):
+        images.zuul_version(req)
+
+
+def test_missing_requirements_file_exits_2_naming_it(tmp_path, capsys):
+    missing = tmp_path / "nope.txt"
+    assert images.main(["list", "--requirements", str(missing)]) == images.EXIT_USAGE
+    assert str(missing) in capsys.readouterr().err
+
+
+# -- Dockerfile --------------------------------------------------------------
+
+
+def test_base_image_is_read_from_the_dockerfile(image_dir):
+    assert images.base_image(image_dir / "Dockerfile") == "example/base:1"
+
+
+def test_dockerfile_without_base_image_arg_is_an_error(tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM debian\n")
+    with pytest.raises(images.ImagesError, match="BASE_IMAGE"):
+        images.base_image(dockerfile)
+
+
+def stages(dockerfile_text: str) -> dict[str, list[str]]:
+    """Stage name -> its instructions (continuation lines joined)."""
+    text = re.sub(r"\\\n", " ", dockerfile_text)
+    result: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        line = line.strip()
+        match = re.match(r"FROM\s+(\S+)\s+AS\s+(\S+)", line, re.IGNORECASE)
+        if match:
+            current = match.group(2)
+            result[current] = [line]
+        elif current and line and not line.startswith("#"):
+            result[current].append(line)
+    return result
+
+
+def test_each_service_has_a_target_running_it_in_the_foreground():
+    found = stages((REPO_ROOT / "images" / "zuul" / "Dockerfile").read_text())
+    for service in images.SERVICES:
+        cmds = [i for i in found[f"zuul-{service}"] if i.startswith("CMD")]
+        assert cmds[-1] == f'CMD ["/opt/zuul/bin/zuul-{service}", "-f"]'
+
+
+def test_the_host_ca_bundle_stays_in_the_builder_stages():
+    found = stages((REPO_ROOT / "images" / "zuul" / "Dockerfile").read_text())
+    assert [n for n, body in found.items() if any("host-ca.crt" in i for i in body)] == ["builder"]
+    # Service images descend from the base, never from a builder stage.
+    parents = {name: body[0].split()[1] for name, body in found.items()}
+    for service in images.SERVICES:
+        chain, name = [], f"zuul-{service}"
+        while name in parents:
+            chain.append(name)
+            name = parents[name]
+        assert "builder" not in chain and "ansible" not in chain, chain
+    assert found[images.BUILDER_TARGET][0].split()[1] == "builder"
+
+
+# -- tag derivation ----------------------------------------------------------
+
+
+def test_tag_is_version_and_twelve_hex_digits(image_dir):
+    assert re.fullmatch(r"1\.2\.3-[0-9a-f]{12}", tag(image_dir))
+
+
+def test_tag_is_stable_for_unchanged_inputs(image_dir):
+    first = tag(image_dir)
+    (image_dir / "Dockerfile").touch()  # mtime is not an input
+    assert tag(image_dir) == first
+
+
+def test_tag_changes_when_a_file_changes(image_dir):
+    first = tag(image_dir)
+    (image_dir / "files" / "entry.sh").write_text("#!/bin/sh\nexit 0\n")
+    assert tag(image_dir) != first
+
+
+def test_tag_changes_when_a_file_is_added_or_renamed(image_dir):
+    first = tag(image_dir)
+    (image_dir / "files" / "entry.sh").rename(image_dir / "files" / "start.sh")
+    renamed = tag(image_dir)
+    (image_dir / "extra.conf").write_text("")
+    assert len({first, renamed, tag(image_dir)}) == 3
+
+
+def test_tag_changes_when_a_file_becomes_executable(image_dir):
+    first = tag(image_dir)
+    (image_dir / "files" / "entry.sh").chmod(0o755)
+    assert tag(image_dir) != first
+
+
+def test_tag_changes_with_the_zuul_pin_and_the_base_image(image_dir):
+    tags = {tag(image_dir), tag(image_dir, version="1.2.4"), tag(image_dir, base="sha256:bbb")}
+    assert len(tags) == 3
+
+
+def test_image_names():
+    assert images.service_image("p", "web", "t") == "p/zuul-web:t"
+    assert images.builder_image("p/q", "t") == "p/q/zuul-builder:t"
+
+
+# -- argument and environment errors -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["push"],  # --registry is required
+        ["push", "--registry", "127.0.0.1:5000"],  # no scheme
+        ["push", "--registry", "http://127.0.0.1:5000/v2/x"],  # not a base URL
+        ["build", "--tag", "a:b"],
+        ["build", "--tag", "-x"],
+        ["list", "--prefix", "System-Config"],
+        ["list", "--prefix", "a//b"],
+    ],
+)
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        images.main(argv)
+    assert exit_.value.code == images.EXIT_USAGE
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_registry_url_loses_its_trailing_slash():
+    assert images.check_registry("http://127.0.0.1:5000/") == "http://127.0.0.1:5000"
+
+
+def test_missing_ca_bundle_exits_2_naming_it(tmp_path, capsys):
+    missing = tmp_path / "ca.crt"
+    assert images.main(["build", "--ca-bundle", str(missing)]) == images.EXIT_USAGE
+    assert str(missing) in capsys.readouterr().err
+
+
+def test_docker_missing_exits_3(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert images.main(["list"]) == images.EXIT_DOCKER
+    assert "docker: command not found" in capsys.readouterr().err
+
+
+def test_docker_daemon_down_exits_3(tmp_path, monkeypatch, capsys):
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert images.main(["list"]) == images.EXIT_DOCKER
+    assert "Cannot connect to the Docker daemon" in capsys.readouterr().err
+
+
+def test_unreachable_registry_is_exit_4():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    with pytest.raises(images.ImagesError) as err:
+        images.check_registry_answers(f"http://127.0.0.1:{port}")
+    assert err.value.code == images.EXIT_REGISTRY
+    assert "unreachable" in str(err.value)

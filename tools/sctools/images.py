@@ -1,0 +1,505 @@
+"""Build the Zuul service images from images/zuul and push them to a registry.
+
+  build   builds <prefix>/zuul-<service>:<tag> for scheduler, web, merger and
+          executor from images/zuul/Dockerfile (one pip install, shared by
+          all four), plus <prefix>/zuul-builder:<tag>, the local-only build
+          stage that keeps the build cache named (never pushed). An image
+          whose tag already exists is not rebuilt.
+  push    pushes each service image to a registry (e.g. a buildset
+          registry) over its HTTP API: `docker save`, then
+          sctools.registry, because dockerd refuses plain-HTTP registries
+          other than loopback ones.
+  list    the tag the current inputs give, and which images exist locally.
+
+The tag is <zuul version>-<12 hex digits>: a hash of every file under
+images/zuul, the Zuul version pinned in requirements-zuul.txt (the one place
+it is pinned; the build passes it as ZUUL_VERSION) and the ID of the base
+image (BASE_IMAGE in the Dockerfile, made by tools/prepare-host.sh). Changed
+inputs give a new tag; unchanged inputs are never rebuilt.
+
+pip in the builder stage needs the host's CA bundle (a TLS-inspecting proxy
+sits between us and PyPI): the bundle (--ca-bundle) is copied into a
+temporary build context as host-ca.crt and only the builder stage copies it.
+
+Docker on our hosts is engine 20.10 with a CLI that has no buildx, so builds
+use the legacy builder (DOCKER_BUILDKIT=0) unless DOCKER_BUILDKIT is set in
+the environment; the Dockerfile works with both.
+
+Exit codes:
+  0  success (including: nothing to build)
+  1  a docker build, `docker save` or a push failed (the log's tail is shown)
+  2  bad usage or unusable inputs (arguments, requirements-zuul.txt,
+     Dockerfile, CA bundle)
+  3  docker is unusable (CLI missing, daemon not answering) or an image is
+     missing: the base image for build, a service image for push
+  4  the registry does not answer at <registry>/v2/
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from sctools import REPO_ROOT
+from sctools.registry import Registry, RegistryError, archive_image
+
+SERVICES = ("scheduler", "web", "merger", "executor")
+# Built first: its stages (builder, ansible, zuul) are every stage the other
+# services share, so `--no-cache` only needs to apply to this one build.
+BUILD_ORDER = ("executor", "scheduler", "web", "merger")
+BUILDER_TARGET = "ansible"
+DEFAULT_PREFIX = "system-config"
+DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+INPUTS_LABEL = "system-config.inputs"
+LOG_TAIL_LINES = 40
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DOCKER, EXIT_REGISTRY = 0, 1, 2, 3, 4
+
+
+class ImagesError(Exception):
+    """A problem the user can act on; carries the exit code."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+# -- inputs (pure functions, unit tested) ------------------------------------
+
+
+def zuul_version(requirements: Path) -> str:
+    """The exact version in the `zuul==X` line of a requirements file."""
+    try:
+        text = requirements.read_text()
+    except OSError as exc:
+        raise ImagesError(f"{requirements}: cannot read: {exc.strerror}", EXIT_USAGE) from exc
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].split(";", 1)[0].strip()  # no comment, no marker
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(.*)", line)
+        if not match or re.sub(r"[-_.]+", "-", match.group(1)).lower() != "zuul":
+            continue
+        pin = re.fullmatch(r"==\s*([0-9][A-Za-z0-9.+!-]*)", match.group(2).strip())
+        if not pin:
+            raise ImagesError(
+                f"{requirements}:{number}: zuul must be pinned exactly (zuul==X.Y.Z), "
+                f"found {line!r}",
+                EXIT_USAGE,
+            )
+        return pin.group(1)
+    raise ImagesError(f"{requirements}: no `zuul==X.Y.Z` line", EXIT_USAGE)
+
+
+def base_image(dockerfile: Path) -> str:
+    """The default of `ARG BASE_IMAGE=...` in the Dockerfile."""
+    try:
+        text = dockerfile.read_text()
+    except OSError as exc:
+        raise ImagesError(f"{dockerfile}: cannot read: {exc.strerror}", EXIT_USAGE) from exc
+    match = re.search(r"^ARG\s+BASE_IMAGE=(\S+)\s*$", text, re.MULTILINE)
+    if not match:
+        raise ImagesError(f"{dockerfile}: no `ARG BASE_IMAGE=<image>` line", EXIT_USAGE)
+    return match.group(1)
+
+
+def inputs_digest(image_dir: Path, version: str, base_id: str) -> str:
+    """sha256 over the build inputs: files (path, mode, content), Zuul version, base ID."""
+    digest = hashlib.sha256()
+    digest.update(f"zuul=={version}\nbase={base_id}\n".encode())
+    for path in sorted(p for p in image_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(image_dir).as_posix()
+        executable = "x" if os.access(path, os.X_OK) else "-"
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest.update(f"{rel}\0{executable}\0{content}\n".encode())
+    return digest.hexdigest()
+
+
+def derive_tag(image_dir: Path, version: str, base_id: str) -> str:
+    return f"{version}-{inputs_digest(image_dir, version, base_id)[:12]}"
+
+
+def service_image(prefix: str, service: str, tag: str) -> str:
+    return f"{prefix}/zuul-{service}:{tag}"
+
+
+def builder_image(prefix: str, tag: str) -> str:
+    return f"{prefix}/zuul-builder:{tag}"
+
+
+def check_tag(tag: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", tag):
+        raise argparse.ArgumentTypeError(f"{tag!r} is not a valid image tag")
+    return tag
+
+
+def check_prefix(prefix: str) -> str:
+    part = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    if not re.fullmatch(rf"{part}(?:/{part})*", prefix):
+        raise argparse.ArgumentTypeError(
+            f"{prefix!r} is not a valid repository prefix (lower case, e.g. system-config)"
+        )
+    return prefix
+
+
+def check_registry(url: str) -> str:
+    if not re.fullmatch(r"https?://[^/\s]+/?", url):
+        raise argparse.ArgumentTypeError(
+            f"{url!r} is not a registry base URL (http://HOST:PORT or https://HOST)"
+        )
+    return url.rstrip("/")
+
+
+# -- docker ------------------------------------------------------------------
+
+
+def docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, **kwargs)
+    if check and proc.returncode != 0:
+        raise ImagesError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}", EXIT_FAILED)
+    return proc
+
+
+def ensure_docker() -> None:
+    if shutil.which("docker") is None:
+        raise ImagesError(
+            "docker: command not found (tools/prepare-host.sh installs docker.io)", EXIT_DOCKER
+        )
+    proc = docker("version", "--format", "{{.Server.Version}}", check=False)
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise ImagesError(
+            f"docker daemon does not answer (tools/prepare-host.sh starts it): {detail}",
+            EXIT_DOCKER,
+        )
+
+
+def inspect(image: str) -> dict | None:
+    proc = docker("image", "inspect", image, check=False)
+    if proc.returncode != 0:
+        return None
+    return json.loads(proc.stdout)[0]
+
+
+def human_size(size: int) -> str:
+    return f"{size / 1e6:,.0f} MB"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+# -- commands ----------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    image_dir: Path
+    version: str
+    base: str
+    tag: str
+    digest: str
+    prefix: str
+
+
+def plan(args: argparse.Namespace, need_base: bool) -> Plan:
+    image_dir: Path = args.image_dir
+    dockerfile = image_dir / "Dockerfile"
+    version = zuul_version(args.requirements)
+    base = base_image(dockerfile)
+    ensure_docker()
+    base_info = inspect(base)
+    if base_info is None and (need_base or args.tag is None):
+        raise ImagesError(
+            f"base image {base} not found (named in {dockerfile}); tools/prepare-host.sh builds it",
+            EXIT_DOCKER,
+        )
+    base_id = base_info["Id"] if base_info else "unknown"
+    digest = inputs_digest(image_dir, version, base_id)
+    tag = args.tag or f"{version}-{digest[:12]}"
+    return Plan(image_dir, version, base, tag, digest, args.prefix)
+
+
+def build_one(p: Plan, target: str, image: str, context: Path, log_dir: Path, no_cache: bool):
+    """docker build one target; returns seconds taken, raises on failure."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_file = log_dir / f"{image.replace('/', '_').replace(':', '_')}.log"
+    cmd = [
+        "docker",
+        "build",
+        # A failed step must not leave its container behind.
+        "--force-rm",
+        "--target",
+        target,
+        "--tag",
+        image,
+        "--build-arg",
+        f"ZUUL_VERSION={p.version}",
+        "--label",
+        f"{INPUTS_LABEL}={p.digest}",
+    ]
+    if no_cache:
+        cmd.append("--no-cache")
+    cmd.append(str(context))
+    env = dict(os.environ)
+    env.setdefault("DOCKER_BUILDKIT", "0")
+    start = time.monotonic()
+    with log_file.open("w") as out:
+        out.write("$ " + " ".join(cmd) + "\n")
+        # Each line stamped with the seconds since the start: shows which
+        # step is slow.
+        with subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            errors="replace",
+        ) as proc:
+            for line in proc.stdout:
+                out.write(f"{time.monotonic() - start:7.1f} {line}")
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        tail = log_file.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        raise ImagesError(
+            f"building {image} (target {target}) failed with exit code {proc.returncode} "
+            f"after {seconds:.0f} s; last {len(tail)} lines of {log_file}:\n"
+            + "\n".join("  " + line for line in tail),
+            EXIT_FAILED,
+        )
+    return seconds
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    ca_bundle: Path = args.ca_bundle
+    if not ca_bundle.is_file():
+        raise ImagesError(
+            f"{ca_bundle}: CA bundle not found (pip in the builder stage needs it; "
+            "--ca-bundle names another)",
+            EXIT_USAGE,
+        )
+    p = plan(args, need_base=True)
+    fresh = args.force or args.no_cache
+    todo = [s for s in BUILD_ORDER if fresh or inspect(service_image(p.prefix, s, p.tag)) is None]
+    log(f"zuul {p.version} on {p.base}: tag {p.tag}")
+    for service in SERVICES:
+        if service not in todo:
+            log(f"  exists  {service_image(p.prefix, service, p.tag)} (not rebuilt)")
+    if not todo:
+        return EXIT_OK
+    targets = [(f"zuul-{s}", service_image(p.prefix, s, p.tag)) for s in todo]
+    # Names the builder stages, so that the build cache survives
+    # `docker image prune` and can be removed by name.
+    targets.append((BUILDER_TARGET, builder_image(p.prefix, p.tag)))
+    total = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="sctools-images-") as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(p.image_dir, context)
+        shutil.copyfile(ca_bundle, context / "host-ca.crt")
+        for index, (target, image) in enumerate(targets):
+            log(f"  build   {image} ...")
+            seconds = build_one(
+                p, target, image, context, args.log_dir, no_cache=args.no_cache and index == 0
+            )
+            size = inspect(image)["Size"]
+            log(f"  built   {image}: {human_size(size)} in {seconds:.1f} s")
+    log(f"built {len(targets)} images in {time.monotonic() - total:.1f} s (logs: {args.log_dir})")
+    return EXIT_OK
+
+
+def check_registry_answers(url: str) -> None:
+    try:
+        with urllib.request.urlopen(f"{url}/v2/", timeout=10):
+            pass
+    except urllib.error.HTTPError as exc:
+        raise ImagesError(
+            f"registry {url} answered HTTP {exc.code} at /v2/ (an unauthenticated "
+            "registry API v2 is needed)",
+            EXIT_REGISTRY,
+        ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ImagesError(f"registry {url} unreachable: {reason}", EXIT_REGISTRY) from exc
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    p = plan(args, need_base=False)
+    images = [service_image(p.prefix, s, p.tag) for s in SERVICES]
+    missing = [image for image in images if inspect(image) is None]
+    if missing:
+        raise ImagesError(
+            f"not built: {', '.join(missing)} (run `python -m sctools.images build` first"
+            + (", with the same --tag" if args.tag else "")
+            + ")",
+            EXIT_DOCKER,
+        )
+    check_registry_answers(args.registry)
+    tags = [p.tag, *[t for t in args.also_tag if t != p.tag]]
+    log(f"pushing to {args.registry}: tags {', '.join(tags)}")
+    total = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="sctools-images-", dir=args.tmp_dir) as tmp:
+        for service, image in zip(SERVICES, images, strict=True):
+            start = time.monotonic()
+            archive = Path(tmp) / f"zuul-{service}.tar"
+            docker("save", "--output", str(archive), image)
+            try:
+                loaded = archive_image(str(archive))
+                archive.unlink()
+                registry = Registry(args.registry, f"{p.prefix}/zuul-{service}")
+                for tag in tags:
+                    result = registry.push(loaded, tag)
+            except RegistryError as exc:
+                raise ImagesError(f"pushing {image}: {exc}", EXIT_FAILED) from exc
+            compressed = sum(layer["size"] for layer in result["layers"])
+            log(
+                f"  pushed  {image}: {len(result['layers'])} layers, "
+                f"{human_size(compressed)} compressed, {result['manifest_digest'][:19]} "
+                f"in {time.monotonic() - start:.1f} s"
+            )
+    log(f"pushed {len(images)} images in {time.monotonic() - total:.1f} s")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    p = plan(args, need_base=False)
+    rows = []
+    for name, image in [
+        *[(f"zuul-{s}", service_image(p.prefix, s, p.tag)) for s in SERVICES],
+        ("builder (local only)", builder_image(p.prefix, p.tag)),
+    ]:
+        info = inspect(image)
+        rows.append(
+            {
+                "name": name,
+                "image": image,
+                "present": info is not None,
+                "size": info["Size"] if info else None,
+                "created": info["Created"][:19] if info else None,
+            }
+        )
+    if args.json:
+        json.dump({"zuul_version": p.version, "tag": p.tag, "images": rows}, sys.stdout, indent=2)
+        print()
+        return EXIT_OK
+    log(f"zuul {p.version} on {p.base}: tag {p.tag}")
+    for row in rows:
+        state = f"{human_size(row['size'])}, {row['created']}" if row["present"] else "not built"
+        log(f"  {row['image']:<60} {state}")
+    return EXIT_OK
+
+
+# -- command line ------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="python -m sctools.images",
+        description=__doc__.split("\n\n", 1)[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--prefix",
+        type=check_prefix,
+        default=DEFAULT_PREFIX,
+        help=f"repository prefix: images are PREFIX/zuul-SERVICE (default {DEFAULT_PREFIX})",
+    )
+    common.add_argument(
+        "--tag",
+        type=check_tag,
+        help="image tag (default: derived from the inputs, see above)",
+    )
+    common.add_argument(
+        "--image-dir",
+        type=Path,
+        default=REPO_ROOT / "images" / "zuul",
+        help="directory holding the Dockerfile (default images/zuul)",
+    )
+    common.add_argument(
+        "--requirements",
+        type=Path,
+        default=REPO_ROOT / "requirements-zuul.txt",
+        help="file pinning zuul==VERSION (default requirements-zuul.txt)",
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="{build,push,list}")
+
+    build = sub.add_parser("build", parents=[common], help="build the images that do not exist")
+    build.add_argument(
+        "--ca-bundle",
+        type=Path,
+        default=Path(os.environ.get("PIP_CERT") or DEFAULT_CA_BUNDLE),
+        help=f"CA bundle pip uses in the builder stage (default $PIP_CERT or {DEFAULT_CA_BUNDLE})",
+    )
+    build.add_argument(
+        "--force", action="store_true", help="build even when the tag exists (cache allowed)"
+    )
+    build.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="build from scratch, without docker's build cache (implies --force)",
+    )
+    build.add_argument(
+        "--log-dir",
+        type=Path,
+        default=REPO_ROOT / ".tox" / "images-logs",
+        help="where each build's full log goes (default .tox/images-logs)",
+    )
+    build.set_defaults(func=cmd_build)
+
+    push = sub.add_parser("push", parents=[common], help="push the service images to a registry")
+    push.add_argument(
+        "--registry",
+        required=True,
+        type=check_registry,
+        help="registry base URL, e.g. http://127.0.0.1:5000 (plain HTTP is fine)",
+    )
+    push.add_argument(
+        "--also-tag",
+        action="append",
+        default=[],
+        type=check_tag,
+        metavar="TAG",
+        help="push under this tag too, e.g. latest (repeatable)",
+    )
+    push.add_argument(
+        "--tmp-dir",
+        default=None,
+        help="where `docker save` archives are written (default $TMPDIR or /tmp; "
+        "needs room for the largest image)",
+    )
+    push.set_defaults(func=cmd_push)
+
+    lister = sub.add_parser("list", parents=[common], help="the tag and the local images")
+    lister.add_argument("--json", action="store_true", help="machine-readable output")
+    lister.set_defaults(func=cmd_list)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ImagesError as exc:
+        print(f"images: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("images: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `list --json | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
