@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -100,6 +101,40 @@ def run_role(role: str, command: str) -> Result:
         if command == "test":
             cleanup(role)
     return Result(role, ok, time.monotonic() - start, log)
+
+
+def converge_instance(
+    scenario_dir: Path, hostname: str, extra_vars: dict, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    """converge.yml of a scenario on one of its instances, with extra variables.
+
+    For testinfra tests that converge again with other values (a changed
+    setting, a broken config); run from `molecule verify`, which sets
+    MOLECULE_INVENTORY_FILE. The caller judges the exit code and output.
+    """
+    return subprocess.run(
+        [
+            str(Path(sys.executable).with_name("ansible-playbook")),
+            "-i",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            str(scenario_dir / "converge.yml"),
+            "--limit",
+            hostname,
+            "-e",
+            json.dumps(extra_vars),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=scenario_dir,
+        env=dict(
+            os.environ,
+            ANSIBLE_ROLES_PATH=str(ROLES_DIR),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_FORCE_COLOR="0",
+        ),
+    )
 
 
 def report(result: Result, tail: int) -> None:

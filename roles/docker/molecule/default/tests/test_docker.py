@@ -9,13 +9,13 @@ static busybox that prepare.yml installed, and never pull.
 import ipaddress
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+
+from sctools.molecule_all import converge_instance
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
     os.environ["MOLECULE_INVENTORY_FILE"]
@@ -122,24 +122,7 @@ def test_docker_users_use_docker_without_sudo(host):
 
 def converge(host, extra_vars):
     """Run converge.yml on this instance with extra variables; the recap."""
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            str(SCENARIO_DIR / "converge.yml"),
-            "--limit",
-            host.backend.get_hostname(),
-            "-e",
-            json.dumps(extra_vars),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        cwd=SCENARIO_DIR,
-        env=dict(os.environ, ANSIBLE_ROLES_PATH=str(REPO_ROOT / "roles"), ANSIBLE_NOCOLOR="1"),
-    )
+    result = converge_instance(SCENARIO_DIR, host.backend.get_hostname(), extra_vars)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 

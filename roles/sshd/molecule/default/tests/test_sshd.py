@@ -8,11 +8,12 @@ key and a password. converge.yml allows root and ssh-users, MaxSessions 4.
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+
+from sctools.molecule_all import converge_instance
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
     os.environ["MOLECULE_INVENTORY_FILE"]
@@ -144,30 +145,8 @@ def test_drop_in_cannot_weaken_config(host):
 def test_broken_template_leaves_sshd_running_on_old_config(host, ipv4):
     before = host.file(SSHD_CONFIG).sha256sum
     assert key_login(ipv4, "root", "root").returncode == 0
-    ansible_playbook = Path(sys.executable).with_name("ansible-playbook")
-    env = dict(
-        os.environ,
-        ANSIBLE_ROLES_PATH=str(REPO_ROOT / "roles"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-    )
-    result = subprocess.run(
-        [
-            str(ansible_playbook),
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            str(SCENARIO_DIR / "converge.yml"),
-            "--limit",
-            host.backend.get_hostname(),
-            "-e",
-            '{"sshd_extra_settings": {"NoSuchOption": "yes"}}',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        cwd=SCENARIO_DIR,
-        env=env,
+    result = converge_instance(
+        SCENARIO_DIR, host.backend.get_hostname(), {"sshd_extra_settings": {"NoSuchOption": "yes"}}
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output

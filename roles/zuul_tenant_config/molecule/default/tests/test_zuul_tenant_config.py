@@ -12,15 +12,14 @@ own instance and put the built file back afterwards.
 """
 
 import hashlib
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
 import yaml
+
+from sctools.molecule_all import converge_instance
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
     os.environ["MOLECULE_INVENTORY_FILE"]
@@ -40,34 +39,9 @@ def reconfigure_count(host):
     return len(log.content_string.splitlines()) if log.exists else 0
 
 
-def converge(host, tmp_path, **extra_vars):
+def converge(host, **extra_vars):
     """ansible-playbook converge.yml on this instance only, with extra variables."""
-    env = dict(
-        os.environ,
-        ANSIBLE_ROLES_PATH=str(REPO_ROOT / "roles"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-    )
-    extra = tmp_path / "extra-vars.json"
-    extra.write_text(json.dumps(extra_vars))
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            str(SCENARIO_DIR / "converge.yml"),
-            "--limit",
-            host.backend.get_hostname(),
-            "-e",
-            f"@{extra}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        cwd=SCENARIO_DIR,
-        env=env,
-    )
+    result = converge_instance(SCENARIO_DIR, host.backend.get_hostname(), extra_vars)
     return result.returncode, result.stdout + result.stderr
 
 
@@ -84,7 +58,7 @@ def variant(tmp_path, name, change):
 def restore(host, tmp_path):
     """Put the built main.yaml back after the test, without counting a reconfigure."""
     yield
-    code, output = converge(host, tmp_path, zuul_tenant_config_reconfigure_if_exists="/nonexistent")
+    code, output = converge(host, zuul_tenant_config_reconfigure_if_exists="/nonexistent")
     assert code == 0, output
     assert host.file(DEST).sha256sum == _sha256(BUILT)
 
@@ -139,7 +113,7 @@ def test_broken_main_yaml_is_refused_and_the_old_one_stays(host, tmp_path):
     before = host.file(DEST).sha256sum
     runs = reconfigure_count(host)
     broken = variant(tmp_path, "broken.yaml", lambda t: t[0]["tenant"].update({"colour": "red"}))
-    code, output = converge(host, tmp_path, zuul_tenant_config_src=str(broken))
+    code, output = converge(host, zuul_tenant_config_src=str(broken))
     assert code != 0, output
     assert "failed to validate" in output, output
     assert "unknown tenant attribute 'colour'" in output, output
@@ -156,12 +130,12 @@ def test_changed_main_yaml_is_installed_and_reconfigures_once(host, tmp_path, re
         "changed.yaml",
         lambda t: t.append({"tenant": {"name": "extra", "source": {"gerrit": {}}}}),
     )
-    code, output = converge(host, tmp_path, zuul_tenant_config_src=str(changed))
+    code, output = converge(host, zuul_tenant_config_src=str(changed))
     assert code == 0, output
     assert host.file(DEST).sha256sum == _sha256(changed)
     assert reconfigure_count(host) == runs + 1
     # The same file again: no change, no reconfigure.
-    code, output = converge(host, tmp_path, zuul_tenant_config_src=str(changed))
+    code, output = converge(host, zuul_tenant_config_src=str(changed))
     assert code == 0, output
     assert "changed=0" in output, output
     assert reconfigure_count(host) == runs + 1
@@ -172,7 +146,6 @@ def test_no_reconfigure_while_the_scheduler_is_not_deployed(host, tmp_path, rest
     changed = variant(tmp_path, "changed.yaml", lambda t: t.pop())
     code, output = converge(
         host,
-        tmp_path,
         zuul_tenant_config_src=str(changed),
         zuul_tenant_config_reconfigure_if_exists="/nonexistent",
     )
