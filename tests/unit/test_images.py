@@ -163,7 +163,7 @@ def test_tag_changes_with_the_zuul_pin_and_the_base_image(image_dir):
 
 
 def test_image_names():
-    assert images.service_image("p", "web", "t") == "p/zuul-web:t"
+    assert images.image_ref("p", "zuul-web", "t") == "p/zuul-web:t"
     assert images.builder_image("p/q", "t") == "p/q/zuul-builder:t"
 
 
@@ -224,3 +224,17 @@ def test_unreachable_registry_is_exit_4():
         images.check_registry_answers(f"http://127.0.0.1:{port}")
     assert err.value.code == images.EXIT_REGISTRY
     assert "unreachable" in str(err.value)
+
+
+def test_missing_registry_ca_file_exits_2_naming_it(tmp_path, capsys):
+    missing = tmp_path / "ca.pem"
+    argv = ["push", "--registry", "https://127.0.0.1:5443", "--ca-file", str(missing)]
+    assert images.main(argv) == images.EXIT_USAGE
+    assert f"{missing}: --ca-file not found" in capsys.readouterr().err
+
+
+def test_push_takes_only_known_images(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        images.main(["push", "--registry", "http://127.0.0.1:5000", "--image", "zuul-frob"])
+    assert exit_.value.code == images.EXIT_USAGE
+    assert "invalid choice: 'zuul-frob'" in capsys.readouterr().err

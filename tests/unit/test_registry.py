@@ -120,3 +120,11 @@ def test_unreachable_registry_is_a_clear_error(capsys):
         == 1
     )
     assert "Connection refused" in capsys.readouterr().err
+
+
+def test_config_digest_names_the_pushed_image_or_none(registry_url):
+    image = registry.synthetic_image("cfg", 0.1)
+    repo = registry.Registry(registry_url, "library/cfg")
+    assert repo.config_digest("1") is None
+    repo.push(image, "1")
+    assert repo.config_digest("1") == registry.sha256_digest(image.config)

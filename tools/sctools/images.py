@@ -1,14 +1,15 @@
 """Build the Zuul service images from images/zuul and push them to a registry.
 
-  build   builds <prefix>/zuul-<service>:<tag> for scheduler, web, merger and
-          executor from images/zuul/Dockerfile (one pip install, shared by
-          all four), plus <prefix>/zuul-builder:<tag>, the local-only build
-          stage that keeps the build cache named (never pushed). An image
-          whose tag already exists is not rebuilt.
-  push    pushes each service image to a registry (e.g. a buildset
-          registry) over its HTTP API: `docker save`, then
-          sctools.registry, because dockerd refuses plain-HTTP registries
-          other than loopback ones.
+  build   builds <prefix>/<image>:<tag> for zuul-scheduler, zuul-web,
+          zuul-merger, zuul-executor (one pip install, shared by all four)
+          and zookeeper from images/zuul/Dockerfile (the image name is the
+          Dockerfile target), plus <prefix>/zuul-builder:<tag>, the
+          local-only build stage that keeps the build cache named (never
+          pushed). An image whose tag already exists is not rebuilt.
+  push    pushes the images (all, or those named with --image) to a
+          registry (e.g. a buildset registry) over its HTTP API: `docker
+          save`, then sctools.registry, because dockerd refuses plain-HTTP
+          registries other than loopback ones.
   list    the tag the current inputs give, and which images exist locally.
 
 The tag is <zuul version>-<12 hex digits>: a hash of every file under
@@ -53,12 +54,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sctools import REPO_ROOT
-from sctools.registry import Registry, RegistryError, archive_image
+from sctools.registry import Registry, RegistryError, archive_image, tls_context
 
 SERVICES = ("scheduler", "web", "merger", "executor")
-# Built first: its stages (builder, ansible, zuul) are every stage the other
-# services share, so `--no-cache` only needs to apply to this one build.
-BUILD_ORDER = ("executor", "scheduler", "web", "merger")
+# Every image, named as its Dockerfile target.
+IMAGES = (*(f"zuul-{s}" for s in SERVICES), "zookeeper")
+# The executor is built first: its stages (builder, ansible, zuul) are every
+# stage the other Zuul services share, so `--no-cache` only needs to apply
+# to this one build (zookeeper shares nothing but the base).
+BUILD_ORDER = ("zuul-executor", "zuul-scheduler", "zuul-web", "zuul-merger", "zookeeper")
 BUILDER_TARGET = "ansible"
 DEFAULT_PREFIX = "system-config"
 DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -129,8 +133,8 @@ def derive_tag(image_dir: Path, version: str, base_id: str) -> str:
     return f"{version}-{inputs_digest(image_dir, version, base_id)[:12]}"
 
 
-def service_image(prefix: str, service: str, tag: str) -> str:
-    return f"{prefix}/zuul-{service}:{tag}"
+def image_ref(prefix: str, name: str, tag: str) -> str:
+    return f"{prefix}/{name}:{tag}"
 
 
 def builder_image(prefix: str, tag: str) -> str:
@@ -290,14 +294,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         )
     p = plan(args, need_base=True)
     fresh = args.force or args.no_cache
-    todo = [s for s in BUILD_ORDER if fresh or inspect(service_image(p.prefix, s, p.tag)) is None]
+    todo = [n for n in BUILD_ORDER if fresh or inspect(image_ref(p.prefix, n, p.tag)) is None]
     log(f"zuul {p.version} on {p.base}: tag {p.tag}")
-    for service in SERVICES:
-        if service not in todo:
-            log(f"  exists  {service_image(p.prefix, service, p.tag)} (not rebuilt)")
+    for name in IMAGES:
+        if name not in todo:
+            log(f"  exists  {image_ref(p.prefix, name, p.tag)} (not rebuilt)")
     if not todo:
         return EXIT_OK
-    targets = [(f"zuul-{s}", service_image(p.prefix, s, p.tag)) for s in todo]
+    targets = [(n, image_ref(p.prefix, n, p.tag)) for n in todo]
     # Names the builder stages, so that the build cache survives
     # `docker image prune` and can be removed by name.
     targets.append((BUILDER_TARGET, builder_image(p.prefix, p.tag)))
@@ -317,9 +321,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def check_registry_answers(url: str) -> None:
+def check_registry_answers(url: str, cafile: str | None = None) -> None:
     try:
-        with urllib.request.urlopen(f"{url}/v2/", timeout=10):
+        with urllib.request.urlopen(f"{url}/v2/", timeout=10, context=tls_context(cafile)):
             pass
     except urllib.error.HTTPError as exc:
         raise ImagesError(
@@ -333,8 +337,11 @@ def check_registry_answers(url: str) -> None:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
+    if args.ca_file and not Path(args.ca_file).is_file():
+        raise ImagesError(f"{args.ca_file}: --ca-file not found", EXIT_USAGE)
     p = plan(args, need_base=False)
-    images = [service_image(p.prefix, s, p.tag) for s in SERVICES]
+    names = args.image or list(IMAGES)
+    images = [image_ref(p.prefix, n, p.tag) for n in names]
     missing = [image for image in images if inspect(image) is None]
     if missing:
         raise ImagesError(
@@ -343,19 +350,28 @@ def cmd_push(args: argparse.Namespace) -> int:
             + ")",
             EXIT_DOCKER,
         )
-    check_registry_answers(args.registry)
+    check_registry_answers(args.registry, args.ca_file)
     tags = [p.tag, *[t for t in args.also_tag if t != p.tag]]
     log(f"pushing to {args.registry}: tags {', '.join(tags)}")
     total = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sctools-images-", dir=args.tmp_dir) as tmp:
-        for service, image in zip(SERVICES, images, strict=True):
+        for name, image in zip(names, images, strict=True):
             start = time.monotonic()
-            archive = Path(tmp) / f"zuul-{service}.tar"
+            registry = Registry(args.registry, f"{p.prefix}/{name}", args.ca_file)
+            # The config blob's digest is the image ID: equal under every tag
+            # means the registry has this very image, so nothing is sent.
+            try:
+                current = all(registry.config_digest(t) == inspect(image)["Id"] for t in tags)
+            except RegistryError as exc:
+                raise ImagesError(f"reading {image} from the registry: {exc}", EXIT_FAILED) from exc
+            if current:
+                log(f"  current {image} (already in the registry under {', '.join(tags)})")
+                continue
+            archive = Path(tmp) / f"{name}.tar"
             docker("save", "--output", str(archive), image)
             try:
                 loaded = archive_image(str(archive))
                 archive.unlink()
-                registry = Registry(args.registry, f"{p.prefix}/zuul-{service}")
                 for tag in tags:
                     result = registry.push(loaded, tag)
             except RegistryError as exc:
@@ -374,7 +390,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     p = plan(args, need_base=False)
     rows = []
     for name, image in [
-        *[(f"zuul-{s}", service_image(p.prefix, s, p.tag)) for s in SERVICES],
+        *[(n, image_ref(p.prefix, n, p.tag)) for n in IMAGES],
         ("builder (local only)", builder_image(p.prefix, p.tag)),
     ]:
         info = inspect(image)
@@ -413,7 +429,7 @@ def parser() -> argparse.ArgumentParser:
         "--prefix",
         type=check_prefix,
         default=DEFAULT_PREFIX,
-        help=f"repository prefix: images are PREFIX/zuul-SERVICE (default {DEFAULT_PREFIX})",
+        help=f"repository prefix: images are PREFIX/IMAGE (default {DEFAULT_PREFIX})",
     )
     common.add_argument(
         "--tag",
@@ -463,6 +479,17 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         type=check_registry,
         help="registry base URL, e.g. http://127.0.0.1:5000 (plain HTTP is fine)",
+    )
+    push.add_argument(
+        "--ca-file",
+        help="CA certificate(s) that verify an https registry, instead of the system store",
+    )
+    push.add_argument(
+        "--image",
+        action="append",
+        choices=IMAGES,
+        metavar="IMAGE",
+        help=f"push only this image (repeatable; default all: {', '.join(IMAGES)})",
     )
     push.add_argument(
         "--also-tag",

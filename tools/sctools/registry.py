@@ -28,6 +28,7 @@ import io
 import json
 import random
 import socket
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -125,15 +126,21 @@ def archive_image(path: str) -> Image:
     return Image(config, layers)
 
 
+def tls_context(cafile: str | None) -> ssl.SSLContext | None:
+    """Verification against cafile instead of the system store (None: the default)."""
+    return ssl.create_default_context(cafile=cafile) if cafile else None
+
+
 class Registry:
-    def __init__(self, base_url: str, name: str):
+    def __init__(self, base_url: str, name: str, cafile: str | None = None):
         self.base = base_url.rstrip("/")
         self.name = name
+        self.context = tls_context(cafile)
 
     def _request(self, method: str, url: str, data: bytes | None = None, headers=None):
         req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
         try:
-            return urllib.request.urlopen(req, timeout=120)
+            return urllib.request.urlopen(req, timeout=120, context=self.context)
         except urllib.error.HTTPError as exc:
             if method == "HEAD" and exc.code == 404:
                 return None
@@ -155,6 +162,17 @@ class Registry:
             blob,
             {"Content-Type": "application/octet-stream"},
         )
+
+    def config_digest(self, tag: str) -> str | None:
+        """Digest of the config blob of the image under tag (its image ID); None if absent."""
+        try:
+            url = f"{self.base}/v2/{self.name}/manifests/{tag}"
+            resp = self._request("GET", url, headers={"Accept": MANIFEST_V2})
+        except RegistryError as exc:
+            if "HTTP 404" in str(exc):
+                return None
+            raise
+        return json.loads(resp.read()).get("config", {}).get("digest")
 
     def push(self, image: Image, tag: str) -> dict:
         for blob in (image.config, *image.layers):
