@@ -1,0 +1,101 @@
+"""Behaviour of compose_service: the project runs, and restarts only on change.
+
+converge.yml runs busybox httpd (image 127.0.0.1:5000/test/probe:1, from
+the instance's own registry) serving /etc/probe/www/index.html, a watched
+file. The tests converge again with other values and compare the
+container's id: the same id means it was not recreated.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import testinfra.utils.ansible_runner
+
+from sctools.molecule_all import converge_instance
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
+    os.environ["MOLECULE_INVENTORY_FILE"]
+).get_hosts("all")
+
+SCENARIO_DIR = Path(__file__).resolve().parents[1]
+COMPOSE = "docker compose --project-directory /etc/probe"
+IMAGE = "127.0.0.1:5000/test/probe:1"
+
+
+def container_id(host) -> str:
+    return host.check_output(f"{COMPOSE} ps -q web")
+
+
+def converge(host, **extra):
+    result = converge_instance(SCENARIO_DIR, host.backend.host, extra)
+    assert result.returncode == 0, result.stdout[-3000:]
+    return result.stdout
+
+
+@pytest.fixture
+def original(host):
+    """Converge with the original page afterwards, whatever the test did."""
+    yield
+    converge(host)
+
+
+def test_service_answers(host):
+    assert host.check_output("curl -sS http://127.0.0.1:8089/index.html") == "hello"
+
+
+def test_compose_file_names_the_project_for_logs(host):
+    assert host.run(f"{COMPOSE} logs web").rc == 0
+    assert host.check_output(f"{COMPOSE} ps --format '{{{{.State}}}}' web") == "running"
+
+
+def test_labels_of_the_definition_are_kept(host):
+    labels = host.check_output(
+        "docker inspect -f '{{index .Config.Labels \"org.example.kept\"}}' " + container_id(host)
+    )
+    assert labels == "yes"
+
+
+def test_a_run_without_changes_leaves_the_container_running(host):
+    before = container_id(host)
+    output = converge(host)
+    assert re.search(r"changed=0\b", output) and not re.search(r"changed=[1-9]", output)
+    assert container_id(host) == before
+
+
+def test_a_changed_watched_file_recreates_the_container(host, original):
+    before = container_id(host)
+    converge(host, probe_message="changed")
+    assert container_id(host) != before
+    assert host.check_output("curl -sS http://127.0.0.1:8089/index.html") == "changed"
+
+
+def test_a_new_image_behind_the_same_tag_recreates_the_container(host, original):
+    before = container_id(host)
+    host.run_test(
+        "set -e; d=$(mktemp -d); mkdir $d/bin; cp /bin/busybox $d/bin/; ln -s busybox $d/bin/sh;"
+        f" tar -C $d -c . | docker import --change 'LABEL generation=2' - {IMAGE}-next;"
+        f" rm -r $d; docker tag {IMAGE}-next {IMAGE}; docker push -q {IMAGE};"
+        f" docker image rm {IMAGE}-next"
+    )
+    # Gone locally too: only the pull can bring the new image.
+    host.run_test(f"docker rmi -f {IMAGE} || true")
+    converge(host)
+    assert container_id(host) != before
+    generation = host.check_output(
+        "docker inspect -f '{{index .Config.Labels \"generation\"}}' " + container_id(host)
+    )
+    assert generation == "2"
+
+
+def test_a_service_without_image_fails_naming_it_and_changes_nothing(host):
+    before = host.file("/etc/probe/docker-compose.yaml").content_string
+    result = converge_instance(
+        SCENARIO_DIR,
+        host.backend.host,
+        {"compose_service_services": {"web": {"command": ["true"]}}},
+    )
+    assert result.returncode != 0
+    assert "each with an image; without one: ['web']" in result.stdout + result.stderr
+    assert host.file("/etc/probe/docker-compose.yaml").content_string == before
