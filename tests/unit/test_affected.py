@@ -412,7 +412,10 @@ def test_production_job_paths_are_the_bridge_roles_and_run_alls():
     assert job_vars["infra_prod_ssh_key"] == defaults["bridge_ssh_key_path"]
     assert job_vars["infra_prod_log_dir"] == defaults["bridge_log_dir"]
     assert job_vars["infra_prod_inventories"] == [
-        i.replace("{{ bridge_checkout_path }}", checkout) for i in defaults["bridge_inventories"]
+        i.replace("{{ bridge_checkout_path }}", checkout).replace(
+            "{{ bridge_private_dir }}", defaults["bridge_private_dir"]
+        )
+        for i in defaults["bridge_inventories"]
     ]
     args = run_all.parse_args([])
     assert job_vars["infra_prod_lock_file"] == str(args.lock_file)
