@@ -1,0 +1,179 @@
+"""Zuul on the local fleet, end to end.
+
+`fleet deploy` (the session fixture, twice) built this checkout's images,
+pushed them to the buildset registry on standins01 and ran run-all, which
+deployed a three-node ZooKeeper ensemble (zk01-03, TLS only) and Zuul:
+scheduler and zuul-web on zuul01, executor and merger on ze01. The
+scheduler loads the main.yaml built from namespaces/; every tenant's
+projects are git repositories on the stand-in (tests/standins/git.yml),
+and the opendev tenant's periodic pipeline runs the job `fleet-probe`
+every minute. These tests check what an infra root would: the ensemble
+has a leader, clients need TLS, zuul-web answers over verified HTTPS with
+the tenants, a job ran and succeeded, and every service runs exactly the
+image built from this checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from fleet_helpers import BRIDGE, HOSTS, on, tcp_connects
+
+from sctools import REPO_ROOT
+
+ZOOKEEPERS = [HOSTS[f"zk0{n}.fleet.test"] for n in (1, 2, 3)]
+ZUUL = HOSTS["zuul01.fleet.test"]
+EXECUTOR = HOSTS["ze01.fleet.test"]
+ZUUL_URL = f"https://{ZUUL.name}"
+# host -> compose project -> image name of our images
+SERVICES = {
+    ZUUL: {"zuul-scheduler": "zuul-scheduler", "zuul-web": "zuul-web"},
+    EXECUTOR: {"zuul-executor": "zuul-executor", "zuul-merger": "zuul-merger"},
+    **{zk: {"zookeeper": "zookeeper"} for zk in ZOOKEEPERS},
+}
+BUILDSET_PREFIX = "buildset-registry.fleet.test:5443/system-config"
+PROBE_JOB_WAIT_SECONDS = 420
+
+
+def api(path: str, source=BRIDGE) -> object:
+    """GET zuul-web's API over HTTPS from another host; the certificate must verify."""
+    result = on(source, f"curl -sS --fail --max-time 20 {ZUUL_URL}/api/{path}")
+    assert result.returncode == 0, result.stderr  # 60: the certificate did not verify
+    return json.loads(result.stdout)
+
+
+def admin_srvr(host) -> dict:
+    result = on(host, "curl -sS --max-time 5 http://127.0.0.1:8080/commands/srvr")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_zookeeper_ensemble_has_one_leader_and_two_followers(deployed):
+    modes = sorted(admin_srvr(zk)["server_stats"]["server_state"] for zk in ZOOKEEPERS)
+    assert modes == ["follower", "follower", "leader"]
+
+
+def tls_session(zk, *client_cert: str) -> str:
+    """openssl s_client to zk's client port from zuul01, held open 3 s; its output."""
+    return on(
+        ZUUL,
+        f"(sleep 3) | openssl s_client -connect {zk.ipv4}:2281 -CAfile /etc/zuul/tls/ca.pem "
+        f"-verify_return_error {' '.join(client_cert)} 2>&1",
+    ).stdout
+
+
+@pytest.mark.parametrize("zk", ZOOKEEPERS, ids=lambda h: h.name)
+def test_zookeeper_clients_need_tls_and_a_client_certificate(deployed, zk):
+    assert not tcp_connects(ZUUL, zk.ipv4, 2181), "plain ZooKeeper must be off"
+    with_cert = tls_session(zk, "-cert /etc/zuul/tls/cert.pem -key /etc/zuul/tls/key.pem")
+    assert "Verify return code: 0 (ok)" in with_cert, with_cert[-2000:]
+    assert "alert" not in with_cert, with_cert[-2000:]
+    # The server's certificate verifies, but it refuses a client without one.
+    without = tls_session(zk)
+    assert "Verify return code: 0 (ok)" in without, without[-2000:]
+    assert "alert" in without, without[-2000:]
+
+
+def test_zookeeper_is_closed_to_hosts_that_are_not_zuul_or_zookeeper(deployed):
+    assert tcp_connects(ZUUL, ZOOKEEPERS[0].ipv4, 2281)
+    for port in (2281, 2888, 3888):
+        assert not tcp_connects(BRIDGE, ZOOKEEPERS[0].ipv4, port), port
+    assert tcp_connects(ZOOKEEPERS[1], ZOOKEEPERS[0].ipv6, 3888)
+
+
+def test_zookeeper_admin_server_is_loopback_only(deployed):
+    assert not tcp_connects(ZUUL, ZOOKEEPERS[0].ipv4, 8080)
+
+
+def tenants_of_namespaces(tmp_path) -> list[str]:
+    built = subprocess.run(
+        [sys.executable, "-m", "sctools.namespaces", "build", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    main = yaml.safe_load((tmp_path / "zuul" / "main.yaml").read_text())
+    return sorted(item["tenant"]["name"] for item in main if "tenant" in item)
+
+
+def test_zuul_web_lists_the_tenants_of_the_namespaces_over_https(deployed, tmp_path):
+    deadline = time.monotonic() + 180  # the scheduler may still be loading
+    while True:
+        names = sorted(t["name"] for t in api("tenants"))
+        if names or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert names == tenants_of_namespaces(tmp_path)
+
+
+def test_http_redirects_to_https(deployed):
+    result = on(
+        BRIDGE, f"curl -sS -o /dev/null -w '%{{http_code}} %{{redirect_url}}' http://{ZUUL.name}/"
+    )
+    code, location = result.stdout.split(" ", 1)
+    assert code in ("301", "302", "308"), result.stdout
+    assert location.startswith(f"https://{ZUUL.name}/")
+
+
+def test_zuul_web_backend_port_is_closed_to_other_hosts(deployed):
+    assert not tcp_connects(BRIDGE, ZUUL.ipv4, 9000)
+
+
+def test_periodic_job_ran_on_the_executor_and_succeeded(deployed):
+    deadline = time.monotonic() + PROBE_JOB_WAIT_SECONDS
+    builds: list = []
+    while time.monotonic() < deadline:
+        builds = api("tenant/opendev/builds?job_name=fleet-probe&limit=10")
+        if any(b["result"] == "SUCCESS" for b in builds):
+            break
+        time.sleep(10)
+    results = [(b["result"], b["project"]) for b in builds]
+    assert ("SUCCESS", "opendev/infra-specs") in results, results
+    print(f"fleet-probe builds: {results}")
+
+
+def local_image_ids() -> dict[str, str]:
+    """image name -> ID of this checkout's build (python -m sctools.images list)."""
+    listing = subprocess.run(
+        [sys.executable, "-m", "sctools.images", "list", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    assert listing.returncode == 0, listing.stderr
+    ids = {}
+    for row in json.loads(listing.stdout)["images"]:
+        proc = subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{.Id}}", row["image"]],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        ids[row["name"]] = proc.stdout.strip()
+    return ids
+
+
+@pytest.mark.parametrize(
+    "host,project,image",
+    [(h, p, i) for h, projects in SERVICES.items() for p, i in projects.items()],
+    ids=lambda v: getattr(v, "name", v),
+)
+def test_service_runs_this_checkouts_image_from_the_buildset_registry(
+    deployed, host, project, image
+):
+    container = on(host, f"cd /etc/{project} && docker compose ps -q")
+    assert container.returncode == 0 and container.stdout.strip(), container.stderr
+    cid = container.stdout.split()[0]
+    inspect = json.loads(on(host, f"docker inspect {cid}").stdout)[0]
+    assert inspect["State"]["Running"], inspect["State"]
+    assert inspect["Config"]["Image"] == f"{BUILDSET_PREFIX}/{image}:latest"
+    # The registry keeps the image's config blob, so the ID survives the push.
+    assert inspect["Image"] == local_image_ids()[image]
