@@ -134,7 +134,7 @@ def test_periodic_job_ran_on_the_executor_and_succeeded(deployed):
         if any(b["result"] == "SUCCESS" for b in builds):
             break
         time.sleep(10)
-    results = [(b["result"], b["project"]) for b in builds]
+    results = [(b["result"], b["ref"]["project"]) for b in builds]
     assert ("SUCCESS", "opendev/infra-specs") in results, results
     print(f"fleet-probe builds: {results}")
 

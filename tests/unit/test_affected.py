@@ -254,6 +254,17 @@ def test_molecule_scenarios_match_the_shared_stand_ins_they_include():
     assert not matches(molecule["acme_certificates"], "tests/standins/pypi.yml")
 
 
+def test_docker_host_scenarios_match_the_shared_prepare_and_the_images_it_builds():
+    """Scenarios importing tests/molecule/docker_host.yml run with our images."""
+    molecule = compute(REPO_ROOT).molecule
+    for role in ("compose_service", "zookeeper", "zuul_scheduler"):
+        assert matches(molecule[role], "tests/molecule/docker_host.yml"), role
+        assert matches(molecule[role], "roles/docker/tasks/install.yml"), role
+    assert matches(molecule["zuul_scheduler"], "images/zuul/Dockerfile")
+    assert matches(molecule["zuul_scheduler"], "requirements-zuul.txt")
+    assert not matches(molecule["sshd"], "images/zuul/Dockerfile")
+
+
 def test_every_regex_is_re2_syntax_anchored_at_the_start(mini):
     # Zuul compiles matchers with re2: no lookaround, no backreferences.
     matchers = compute(REPO_ROOT)

@@ -571,6 +571,19 @@ class Analyzer:
             for number, play in enumerate(plays if isinstance(plays, list) else [], 1):
                 if not isinstance(play, dict):
                     continue
+                # A shared prepare (tests/molecule/) counts with what it uses.
+                imported = next(
+                    (v for k, v in play.items() if _action(k) == "import_playbook"), None
+                )
+                if imported is not None:
+                    target = self._rel(file.parent / str(imported))
+                    if _templated(str(imported)) or not self._inside(target):
+                        deps.everything = True
+                        deps.notes.append(f"{rel}: import_playbook {imported!r}: every file counts")
+                    else:
+                        deps.files.add(target)
+                        merge(deps, self._playbook(target, {rel}))
+                    continue
                 for entry in play.get("roles") or []:
                     self._add_role(deps, entry, self.root, f"{rel}: play {number}: roles")
                 for section in TASK_SECTIONS:

@@ -37,6 +37,17 @@ MOLECULE_HARNESS = (
     "tools/sctools/molecule_all.py",
     "tox.ini",
 )
+# What shared prepare playbooks run besides Ansible code: docker_host.yml
+# builds this checkout's images (images/zuul, the Zuul pin) with the images
+# tool and pushes them with the registry module.
+SCENARIO_TOOLS = {
+    "tests/molecule/docker_host.yml": (
+        "images/zuul/",
+        "requirements-zuul.txt",
+        "tools/sctools/images.py",
+        "tools/sctools/registry.py",
+    ),
+}
 VAR_FILE_SUFFIX = r"(\.ya?ml|\.json)?(/|$)"
 MAX_ALTERNATION = 80  # characters of names per regex, to keep lines readable
 
@@ -132,6 +143,9 @@ def molecule_regexes(analyzer: Analyzer, role_name: str) -> list[str]:
         regexes += role_regexes(analyzer, other)
     regexes += [path_regex(p) for p in MOLECULE_HARNESS]
     regexes += [file_regex(f) for f in sorted(deps.files) if not matches(regexes, f)]
+    for shared, paths in SCENARIO_TOOLS.items():
+        if shared in deps.files:
+            regexes += [path_regex(p) for p in paths]
     return list(dict.fromkeys(regexes))
 
 
