@@ -122,6 +122,11 @@ def test_http_redirects_to_https(deployed):
     assert location.startswith(f"https://{ZUUL.name}/")
 
 
+def test_executor_log_streaming_is_open_to_zuul_web_only(deployed):
+    assert tcp_connects(ZUUL, EXECUTOR.ipv4, 7900)
+    assert not tcp_connects(BRIDGE, EXECUTOR.ipv4, 7900)
+
+
 def test_zuul_web_backend_port_is_closed_to_other_hosts(deployed):
     assert not tcp_connects(BRIDGE, ZUUL.ipv4, 9000)
 
