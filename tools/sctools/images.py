@@ -354,6 +354,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     tags = [p.tag, *[t for t in args.also_tag if t != p.tag]]
     log(f"pushing to {args.registry}: tags {', '.join(tags)}")
     total = time.monotonic()
+    pushed = 0
     with tempfile.TemporaryDirectory(prefix="sctools-images-", dir=args.tmp_dir) as tmp:
         for name, image in zip(names, images, strict=True):
             start = time.monotonic()
@@ -376,13 +377,17 @@ def cmd_push(args: argparse.Namespace) -> int:
                     result = registry.push(loaded, tag)
             except RegistryError as exc:
                 raise ImagesError(f"pushing {image}: {exc}", EXIT_FAILED) from exc
+            pushed += 1
             compressed = sum(layer["size"] for layer in result["layers"])
             log(
                 f"  pushed  {image}: {len(result['layers'])} layers, "
                 f"{human_size(compressed)} compressed, {result['manifest_digest'][:19]} "
                 f"in {time.monotonic() - start:.1f} s"
             )
-    log(f"pushed {len(images)} images in {time.monotonic() - total:.1f} s")
+    log(
+        f"pushed {pushed} images ({len(images) - pushed} already current) "
+        f"in {time.monotonic() - total:.1f} s"
+    )
     return EXIT_OK
 
 

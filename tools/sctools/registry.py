@@ -79,9 +79,17 @@ class Image:
         return json.dumps(body, indent=2, sort_keys=True).encode()
 
 
+# Compressed layers by the digest of their tar: images that share layers
+# (the Zuul services share all but their last ones) compress them once.
+_GZIPPED: dict[str, bytes] = {}
+
+
 def gzip_layer(tar_bytes: bytes) -> bytes:
     # mtime=0: the same tar always gives the same compressed digest.
-    return gzip.compress(tar_bytes, compresslevel=1, mtime=0)
+    key = sha256_digest(tar_bytes)
+    if key not in _GZIPPED:
+        _GZIPPED[key] = gzip.compress(tar_bytes, compresslevel=1, mtime=0)
+    return _GZIPPED[key]
 
 
 def synthetic_image(seed: str, size_mb: float) -> Image:
