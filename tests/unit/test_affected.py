@@ -20,7 +20,7 @@ import yaml
 
 from sctools import REPO_ROOT, affected, run_all, zuul_jobs
 from sctools.ansible_deps import Analyzer, DepsError, hostvar_name
-from sctools.matchers import compute, matches
+from sctools.matchers import compute, converged_roles, matches, unconverged_roles
 from sctools.schedule import Playbook, Schedule, load_schedule
 
 MINI = {
@@ -257,12 +257,59 @@ def test_molecule_scenarios_match_the_shared_stand_ins_they_include():
 def test_docker_host_scenarios_match_the_shared_prepare_and_the_images_it_builds():
     """Scenarios importing tests/molecule/docker_host.yml run with our images."""
     molecule = compute(REPO_ROOT).molecule
-    for role in ("compose_service", "zookeeper", "zuul_scheduler"):
+    for role in ("compose_service", "zookeeper", "zuul_service"):
         assert matches(molecule[role], "tests/molecule/docker_host.yml"), role
         assert matches(molecule[role], "roles/docker/tasks/install.yml"), role
-    assert matches(molecule["zuul_scheduler"], "images/zuul/Dockerfile")
-    assert matches(molecule["zuul_scheduler"], "requirements-zuul.txt")
+    assert matches(molecule["zuul_service"], "images/zuul/Dockerfile")
+    assert matches(molecule["zuul_service"], "requirements-zuul.txt")
     assert not matches(molecule["sshd"], "images/zuul/Dockerfile")
+    assert matches(molecule["zookeeper"], "tools/sctools/buildset_registry.py")
+    assert not matches(molecule["docker"], "tools/sctools/buildset_registry.py")
+
+
+def test_roles_tested_by_another_roles_scenario_match_that_scenario(mini):
+    # helper has no scenario: webserver's converges it (include_role).
+    result = affected.affected(compute(mini), ["roles/helper/tasks/main.yml"], [])
+    assert set(result["molecule"]) == {"webserver/default"}
+
+
+def test_the_zuul_stack_scenario_runs_for_every_zuul_role():
+    """zuul_config, zuul_executor and zuul_web are tested by zuul_service's scenario."""
+    matchers = compute(REPO_ROOT)
+    for role in ("zuul_config", "zuul_executor", "zuul_web"):
+        assert role not in matchers.molecule, f"{role} has a scenario of its own again"
+    for changed in (
+        "roles/zuul_config/templates/zuul.conf.j2",
+        "roles/zuul_executor/tasks/main.yml",
+        "roles/zuul_web/tasks/main.yml",
+        "roles/zuul_service/tasks/service.yml",
+        "roles/compose_service/tasks/service.yml",
+        "roles/zuul_tenant_config/tasks/main.yml",
+        "tests/standins/pebble.yml",
+    ):
+        result = affected.affected(matchers, [changed], [])
+        assert "zuul_service/default" in result["molecule"], changed
+
+
+def test_converged_roles_are_those_converge_applies_not_prepare(mini):
+    (mini / "roles/webserver/molecule/default/prepare.yml").write_text(
+        "- name: Prepare\n  hosts: all\n  roles:\n    - role: lonely\n"
+    )
+    analyzer = Analyzer(mini)
+    assert converged_roles(analyzer, "webserver") == {
+        "roles/webserver", "roles/common", "roles/helper",
+    }  # fmt: skip
+    # lonely is prepared, never converged: nothing tests it.
+    assert unconverged_roles(mini) == ["roles/lonely"]
+
+
+def test_only_scenarios_that_run_dockerd_match_the_nested_docker_platform():
+    molecule = compute(REPO_ROOT).molecule
+    for role in ("docker", "compose_service", "zookeeper"):
+        assert matches(molecule[role], ".config/molecule/nested-docker.yml"), role
+    for role in ("sshd", "internal_ca", "mirror"):
+        assert not matches(molecule[role], ".config/molecule/nested-docker.yml"), role
+        assert matches(molecule[role], ".config/molecule/config.yml"), role
 
 
 def test_every_regex_is_re2_syntax_anchored_at_the_start(mini):
@@ -398,6 +445,12 @@ def test_generated_zuul_d_files_are_what_the_code_gives():
         )
 
 
+def test_every_role_is_converged_by_some_scenario():
+    # Its own or another's (a stack scenario): read from the scenarios'
+    # converge playbooks, as `affected` reads them.
+    assert unconverged_roles(REPO_ROOT) == []
+
+
 def test_every_playbook_depends_on_what_the_analysis_cannot_see_through():
     # No playbook of this repository needs a conservative fallback today: a
     # note here means the matchers grew to "every file" or "every variable".
@@ -463,3 +516,10 @@ def test_a_repository_copy_without_changes_is_up_to_date(tmp_path, capsys):
     assert load_schedule(copy / "schedule.yaml").playbooks[first].owner == flipped
     code, _, err = run(capsys, "--repo", str(copy), "--check-zuul")
     assert code == 1 and "infra-prod-jobs.yaml" in err
+
+
+def test_a_file_in_a_plugin_directory_of_ansible_cfg_runs_every_job(capsys):
+    """ansible.cfg's strategy_plugins is a directory: a change below it counts."""
+    assert affected.main(["--owner", "all", "--json", "plugins/strategy/mitogen_linear.py"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["infra_prod"]) == {f"infra-prod-{name}" for name in load_schedule().playbooks}

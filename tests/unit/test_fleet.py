@@ -111,3 +111,35 @@ def test_main_reports_bad_command_as_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         fleet.main(["explode"])
     assert exit_info.value.code == 2
+
+
+def test_nested_docker_hosts_get_what_molecule_s_nested_platform_gives():
+    args = fleet.nested_docker_args()
+    assert "--cap-add=SYS_ADMIN" in args and "--cap-add=NET_ADMIN" in args
+    assert not any("SYS_RESOURCE" in arg or "ALL" in arg for arg in args)
+    assert "--security-opt=seccomp=unconfined" in args
+    assert "--security-opt=systempaths=unconfined" in args
+    # /var/lib/docker: a volume (a fleet host keeps its images over a restart)
+    assert "--volume=/var/lib/docker" in args
+    assert not any(arg.startswith("--tmpfs") for arg in args)
+
+
+def test_nested_docker_args_follow_the_file(tmp_path):
+    path = tmp_path / "nested.yml"
+    path.write_text(
+        "platforms:\n  - capabilities: [MKNOD]\n    security_opts: [label=disable]\n"
+        "    tmpfs: [/run, /srv/data:exec]\n"
+    )
+    assert fleet.nested_docker_args(path) == [
+        "--cap-add=MKNOD",
+        "--security-opt=label=disable",
+        "--security-opt=systempaths=unconfined",
+        "--volume=/srv/data",
+    ]
+
+
+def test_an_unusable_nested_platform_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "nested.yml"
+    path.write_text("platforms: []\n")
+    with pytest.raises(fleet.FleetError, match="nested.yml"):
+        fleet.nested_docker_args(path)

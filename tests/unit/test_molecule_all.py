@@ -1,6 +1,10 @@
 """Unit tests of tools/sctools/molecule_all.py."""
 
-from sctools import molecule_all
+import pytest
+import yaml
+
+from sctools import REPO_ROOT, molecule_all
+from sctools.ansible_deps import Analyzer
 
 
 def make_role(root, name, scenario=True):
@@ -39,3 +43,142 @@ def test_no_scenarios_at_all_is_an_error_not_a_pass(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(molecule_all, "roles_with_scenario", lambda: [])
     assert molecule_all.main([]) == 2
     assert "no role" in capsys.readouterr().err
+
+
+# -- which scenarios run a dockerd, and which images they pull ---------------
+
+
+def write(root, files):
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+SCENARIO = "roles/{}/molecule/default/"
+DOCKER_HOST_IMPORT = """
+- name: A docker host
+  ansible.builtin.import_playbook: ../../../../tests/molecule/docker_host.yml
+  vars:
+    docker_host_images: {}
+"""
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """Roles docker and app (depends on docker), plain; a shared docker_host.yml."""
+    write(
+        tmp_path,
+        {
+            "ansible.cfg": "[defaults]\ninventory = hosts.yaml\nroles_path = roles\n",
+            "hosts.yaml": "all:\n  hosts:\n    web01.example.org: {}\n",
+            "tests/molecule/docker_host.yml": (
+                "- hosts: all\n  tasks:\n    - ansible.builtin.include_role: {name: docker}\n"
+            ),
+            "roles/docker/tasks/main.yml": "[]\n",
+            "roles/app/tasks/main.yml": "[]\n",
+            "roles/app/meta/main.yml": "dependencies: [docker]\n",
+            "roles/plain/tasks/main.yml": "[]\n",
+            "roles/web/tasks/main.yml": "[]\n",
+            **{
+                SCENARIO.format(role) + "converge.yml": f"- hosts: all\n  roles: [{role}]\n"
+                for role in ("docker", "app", "plain", "web")
+            },
+            SCENARIO.format("web") + "prepare.yml": DOCKER_HOST_IMPORT.format("[zookeeper]")
+            + DOCKER_HOST_IMPORT.format("[zuul-web, zookeeper]"),
+            SCENARIO.format("plain") + "prepare.yml": "- hosts: all\n  tasks: []\n",
+        },
+    )
+    return tmp_path
+
+
+def test_a_scenario_runs_dockerd_when_it_applies_the_role_docker(repo):
+    analyzer = Analyzer(repo)
+    assert molecule_all.describe("docker", analyzer).nested_docker  # itself
+    assert molecule_all.describe("app", analyzer).nested_docker  # through a dependency
+    assert molecule_all.describe("web", analyzer).nested_docker  # through docker_host.yml
+    assert not molecule_all.describe("plain", analyzer).nested_docker
+
+
+def test_registry_images_are_those_the_docker_host_imports_name(repo):
+    analyzer = Analyzer(repo)
+    assert molecule_all.describe("web", analyzer).registry_images == ("zookeeper", "zuul-web")
+    assert molecule_all.describe("docker", analyzer).registry_images is None
+
+
+def test_the_real_scenarios_are_described_from_their_playbooks():
+    analyzer = Analyzer(REPO_ROOT)
+    docker = molecule_all.describe("docker", analyzer)
+    assert (docker.nested_docker, docker.registry_images) == (True, None)
+    compose = molecule_all.describe("compose_service", analyzer)
+    assert (compose.nested_docker, compose.registry_images) == (True, ())
+    zookeeper = molecule_all.describe("zookeeper", analyzer)
+    assert zookeeper.registry_images == ("zookeeper",)
+    sshd = molecule_all.describe("sshd", analyzer)
+    assert (sshd.nested_docker, sshd.registry_images) == (False, None)
+
+
+def test_scenarios_that_run_dockerd_get_the_nested_platform_over_the_base():
+    nested = molecule_all.Scenario("docker", nested_docker=True, registry_images=None)
+    plain = molecule_all.Scenario("sshd", nested_docker=False, registry_images=None)
+    assert molecule_all.base_configs(plain) == [molecule_all.BASE_CONFIG]
+    assert molecule_all.base_configs(nested) == [
+        molecule_all.BASE_CONFIG,
+        molecule_all.NESTED_DOCKER_CONFIG,
+    ]
+
+
+def test_a_run_pushes_the_union_of_images_and_needs_no_registry_without_users():
+    def scenario(images):
+        return molecule_all.Scenario("r", nested_docker=True, registry_images=images)
+
+    assert molecule_all.registry_images([scenario(None)]) is None
+    assert molecule_all.registry_images([scenario(None), scenario(())]) == []
+    both = [scenario(("zookeeper",)), scenario(("zuul-web", "zookeeper"))]
+    assert molecule_all.registry_images(both) == ["zookeeper", "zuul-web"]
+
+
+def test_a_run_without_registry_users_starts_none(monkeypatch):
+    monkeypatch.setattr(molecule_all.buildset_registry, "ensure", pytest.fail)
+    with molecule_all.run_registry(None) as env:
+        assert env == {}
+
+
+def test_nested_platform_is_the_base_systemd_instance_plus_what_dockerd_needs():
+    """The nested file repeats the base instance (molecule replaces lists): keep them equal."""
+    base = yaml.safe_load(molecule_all.BASE_CONFIG.read_text())["platforms"][0]
+    (nested,) = yaml.safe_load(molecule_all.NESTED_DOCKER_CONFIG.read_text())["platforms"]
+    assert nested["name"].endswith("-trixie") and nested["image"].endswith(":trixie")
+    for key in base.keys() - {"name", "image", "capabilities", "tmpfs"}:
+        assert nested[key] == base[key], key
+    assert set(base["capabilities"]) < set(nested["capabilities"])
+    assert "SYS_RESOURCE" not in nested["capabilities"]
+    assert nested["tmpfs"] == [*base["tmpfs"], "/var/lib/docker:exec"]
+    assert nested["security_opts"] == ["seccomp=unconfined", "apparmor=unconfined"]
+
+
+def test_no_scenario_repeats_what_the_shared_platforms_give():
+    """Capabilities and security options live in .config/molecule/ only."""
+    for path in molecule_all.ROLES_DIR.glob("*/molecule/*/molecule.yml"):
+        for platform in (yaml.safe_load(path.read_text()) or {}).get("platforms") or []:
+            assert not {"capabilities", "security_opts"} & platform.keys(), path
+
+
+def test_summary_file_has_every_scenario_for_the_ci_stage_table(tmp_path):
+    from pathlib import Path
+
+    from sctools import ci_stages
+
+    path = tmp_path / "summary.json"
+    results = [
+        molecule_all.Result("sshd", True, 61.04, Path("sshd.log")),
+        molecule_all.Result("mirror", False, 250.0, Path("mirror.log")),
+    ]
+    molecule_all.write_summary(results, 260.0, path)
+    import json
+
+    stages = ci_stages.molecule_stages(json.loads(path.read_text()))
+    assert [(s.name, s.ok, s.seconds) for s in stages] == [
+        ("molecule mirror", False, 250.0),
+        ("molecule sshd", True, 61.0),
+    ]

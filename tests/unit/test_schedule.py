@@ -69,3 +69,21 @@ def test_every_play_of_every_scheduled_playbook_skips_disabled_hosts():
             if "import_playbook" in play:
                 continue
             assert ":!disabled" in play["hosts"], f"{path}: play '{play['name']}' hosts"
+
+
+def test_every_play_that_touches_hosts_waits_for_another_playbooks_apt():
+    """run-all runs playbooks in parallel, and two may install packages on one
+    host (docker and service-zuul-tenant-config on a scheduler): apt's default
+    60 s wait for the dpkg lock failed a cold deploy on a loaded machine."""
+    import yaml
+
+    for name in schedule.load_schedule().playbooks:
+        path = schedule.PLAYBOOK_DIR / f"{name}.yaml"
+        for play in yaml.safe_load(path.read_text()):
+            if "import_playbook" in play:
+                continue
+            defaults = (play.get("module_defaults") or {}).get("ansible.builtin.apt") or {}
+            assert defaults.get("lock_timeout", 0) >= 600, (
+                f"{path}: play '{play['name']}' must set module_defaults "
+                "ansible.builtin.apt lock_timeout (at least 600)"
+            )

@@ -180,8 +180,9 @@ class Analyzer:
             for p in defaults.get("roles_path", "roles").split(":")
             if p.strip()
         ]
+        # Plugin paths are directories: everything below them counts.
         self.config_paths = sorted(
-            self._rel(self.root / p.strip())
+            self._rel(self.root / p.strip()) + "/"
             for key in CONFIG_PATH_KEYS
             for p in defaults.get(key, "").split(":")
             if p.strip() and not p.strip().startswith(("/", "~"))
@@ -559,13 +560,22 @@ class Analyzer:
         deps.dirs |= {self._rel(near / sub) for sub in PLAYBOOK_LOCAL_DIRS}
         return deps
 
-    def scenario_deps(self, role: str, scenario: str = "default") -> Deps:
-        """A role's molecule scenario: the role and every role its playbooks use."""
+    def scenario_deps(
+        self, role: str, scenario: str = "default", playbooks: tuple[str, ...] | None = None
+    ) -> Deps:
+        """A role's molecule scenario: the role and every role its playbooks use.
+
+        With `playbooks` (file names, e.g. ("converge.yml",)) only those
+        playbooks of the scenario count, and the role itself only if they
+        apply it: what the scenario converges, not what it prepares.
+        """
         deps = Deps()
-        merge(deps, self.role_deps(role))
+        if playbooks is None:
+            merge(deps, self.role_deps(role))
         self._molecule_project = str(self.root / role)
         directory = self.root / role / "molecule" / scenario
-        for file in sorted(directory.glob("*.y*ml")) if directory.is_dir() else []:
+        files = sorted(directory.glob("*.y*ml")) if directory.is_dir() else []
+        for file in [f for f in files if playbooks is None or f.name in playbooks]:
             rel = self._rel(file)
             plays = self.load_yaml(rel)
             for number, play in enumerate(plays if isinstance(plays, list) else [], 1):

@@ -20,7 +20,8 @@ Everything the fleet is made of comes from inventory/local/hosts.yaml:
 network name and subnets (fleet_network, fleet_ipv4_subnet,
 fleet_ipv6_subnet) and per host public_v4, public_v6, fleet_release and
 optional fleet_aliases (more DNS names on the fleet network). Hosts in the
-`docker` group (inventory/groups.yaml) get what a nested dockerd needs.
+`docker` group (inventory/groups.yaml) get what a nested dockerd needs,
+as molecule's .config/molecule/nested-docker.yml defines it.
 `up` ends by setting up the stand-ins for the outside world (pebble,
 Docker Hub, PyPI) with tests/standins/fleet.yaml.
 
@@ -46,6 +47,10 @@ import yaml
 
 from sctools import REPO_ROOT
 
+# What a nested dockerd needs: molecule's nested-docker platform, defined
+# once for both (see nested_docker_args).
+from sctools.molecule_all import NESTED_DOCKER_CONFIG
+
 INVENTORY = REPO_ROOT / "inventory" / "local" / "hosts.yaml"
 STATE_DIR = REPO_ROOT / ".fleet"
 IMAGE_REPO = "system-config/debian-systemd"
@@ -60,17 +65,8 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 BRIDGE_CA_BUNDLE = "/etc/ssl/fleet-host-ca-bundle.crt"
 DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]+", re.I)
 STANDINS_PLAYBOOK = "tests/standins/fleet.yaml"
-# What a nested dockerd needs (DESIGN.md): every capability but
-# SYS_RESOURCE (the host lacks it, so --privileged fails), no seccomp,
-# AppArmor or masked /proc paths, and /var/lib/docker on a volume
-# (overlay2 cannot stack on the container's own overlay root).
-NESTED_DOCKER_ARGS = (
-    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
-    "--security-opt", "seccomp=unconfined",
-    "--security-opt", "apparmor=unconfined",
-    "--security-opt", "systempaths=unconfined",
-    "-v", "/var/lib/docker",
-)  # fmt: skip
+# What systemd as PID 1 gets on a tmpfs in every host (and molecule instance).
+SYSTEMD_TMPFS = ("/run", "/run/lock", "/tmp")
 
 
 class FleetError(Exception):
@@ -259,6 +255,29 @@ def check_owner(host: Host) -> None:
         )
 
 
+def nested_docker_args(path: Path = NESTED_DOCKER_CONFIG) -> list[str]:
+    """docker run flags for a host that runs dockerd, from molecule's nested platform.
+
+    Its capabilities and security options as they are, plus
+    systempaths=unconfined (Docker 26 inside writes under /proc/sys; the
+    molecule driver cannot set it, the instances remount /proc/sys instead).
+    Its other tmpfs mounts (/var/lib/docker) become volumes: a fleet host
+    lives long and restarts, and keeps its images over that, out of RAM.
+    """
+    try:
+        platform = yaml.safe_load(path.read_text())["platforms"][0]
+        args = [f"--cap-add={cap}" for cap in platform["capabilities"]]
+        args += [f"--security-opt={opt}" for opt in platform["security_opts"]]
+        mounts = [entry.split(":")[0] for entry in platform["tmpfs"]]
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as exc:
+        raise FleetError(
+            f"{path}: no usable platforms[0] (capabilities, security_opts, tmpfs): {exc!r}", 2
+        ) from exc
+    args.append("--security-opt=systempaths=unconfined")
+    args += [f"--volume={mount}" for mount in mounts if mount not in SYSTEMD_TMPFS]
+    return args
+
+
 def inventory_group(group: str) -> set[str]:
     """Members of a group of the local inventory, as Ansible computes it."""
     proc = subprocess.run(
@@ -320,12 +339,7 @@ def ensure_host(fleet: Fleet, host: Host, nested_docker: bool = False) -> None:
         host.ipv6,
         *(arg for alias in host.aliases for arg in ("--network-alias", alias)),
         # systemd as PID 1 without --privileged (see DESIGN.md)
-        "--tmpfs",
-        "/run",
-        "--tmpfs",
-        "/run/lock",
-        "--tmpfs",
-        "/tmp",
+        *(f"--tmpfs={path}" for path in SYSTEMD_TMPFS),
         "-v",
         "/sys/fs/cgroup:/sys/fs/cgroup:rw",
         "--cgroupns",
@@ -336,7 +350,7 @@ def ensure_host(fleet: Fleet, host: Host, nested_docker: bool = False) -> None:
         "NET_ADMIN",
     ]
     if nested_docker:
-        args += NESTED_DOCKER_ARGS
+        args += nested_docker_args()
     if host == fleet.bridge:
         # Bridge runs the playbooks from this checkout, as production
         # bridge runs them from its own clone; pip's cache is shared so the
@@ -516,10 +530,33 @@ def push_images(fleet: Fleet) -> None:
     say(f"images in the buildset registry after {time.monotonic() - start:.0f} s")
 
 
+def standins_stamp(fleet: Fleet) -> str:
+    """What the stand-ins' setup depends on: their files and every host's container.
+
+    A host that was recreated or restarted (pebble makes a new root CA at
+    each start) changes its container id or start time, so the setup runs
+    again; otherwise a second `up` skips it.
+    """
+    digest = hashlib.sha256()
+    inputs = [*sorted((REPO_ROOT / "tests" / "standins").rglob("*")), INVENTORY]
+    for path in inputs:
+        if path.is_file():
+            digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    names = [h.name for h in fleet.hosts]
+    digest.update(docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", *names).encode())
+    return digest.hexdigest()
+
+
 def setup_standins(fleet: Fleet) -> None:
     """The outside world's stand-ins, and trust in their CAs on every host."""
     log = STATE_DIR / "logs" / "standins.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    stamp_file = STATE_DIR / "standins.stamp"
+    stamp = standins_stamp(fleet)
+    if stamp_file.is_file() and stamp_file.read_text().strip() == stamp:
+        say("stand-ins unchanged since their last setup (tests/standins, hosts); skipped")
+        return
+    stamp_file.unlink(missing_ok=True)
     say(f"setting up the stand-ins ({STANDINS_PLAYBOOK}); log in {log}")
     command = (
         f"cd {BRIDGE_REPO} && export ANSIBLE_CONFIG={BRIDGE_REPO}/ansible.cfg "
@@ -534,6 +571,7 @@ def setup_standins(fleet: Fleet) -> None:
     )
     if proc.returncode != 0:
         raise FleetError(f"the stand-ins playbook failed; see {log}")
+    stamp_file.write_text(stamp + "\n")
 
 
 RUN_ALL_LOG_DIR = "/var/log/run-all"

@@ -4,7 +4,8 @@ For every playbook of schedule.yaml: the regexes of all files that can
 change its outcome (see sctools.ansible_deps for how they are found, plus
 the files every playbook depends on: ansible.cfg, the production inventory,
 requirements.txt). For every role with a molecule scenario: the role, the
-roles it uses, and the shared test harness.
+roles its scenario's playbooks use (a stack scenario tests roles that have
+none of their own), and the shared test harness.
 
 The regexes are what Zuul's `files:` matchers take: re2 syntax (no
 lookaround), matched from the start of a path with `match`, as Zuul does.
@@ -16,6 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from sctools import REPO_ROOT
 from sctools.ansible_deps import (
     PLAYBOOK_LOCAL_DIRS,
     ROLE_CODE_DIRS,
@@ -23,6 +25,7 @@ from sctools.ansible_deps import (
     Analyzer,
     Deps,
 )
+from sctools.molecule_all import NESTED_DOCKER_CONFIG, runs_dockerd
 from sctools.schedule import Schedule, load_schedule
 
 # The venv bridge runs every playbook with (the bridge role builds it from
@@ -30,8 +33,10 @@ from sctools.schedule import Schedule, load_schedule
 CONTROLLER_FILES = ("requirements.txt",)
 # What every molecule scenario also runs with: the shared configuration,
 # the pinned toolchain, the base image recipe, the runner and its tox env.
+# Scenarios whose instance runs a dockerd also run with the nested-docker
+# platform (NESTED_DOCKER_CONFIG).
 MOLECULE_HARNESS = (
-    ".config/molecule/",
+    ".config/molecule/config.yml",
     "requirements.txt",
     "tools/images/",
     "tools/sctools/molecule_all.py",
@@ -44,6 +49,7 @@ SCENARIO_TOOLS = {
     "tests/molecule/docker_host.yml": (
         "images/zuul/",
         "requirements-zuul.txt",
+        "tools/sctools/buildset_registry.py",
         "tools/sctools/images.py",
         "tools/sctools/registry.py",
     ),
@@ -115,7 +121,7 @@ def names_regexes(directory: str, names: set[str]) -> list[str]:
 def deps_regexes(analyzer: Analyzer, deps: Deps, playbook_dir: str) -> list[str]:
     if deps.everything:
         return [".*"]
-    regexes = [file_regex(f) for f in [*analyzer.global_files(), *CONTROLLER_FILES]]
+    regexes = [path_regex(f) for f in [*analyzer.global_files(), *CONTROLLER_FILES]]
     for role in sorted(deps.roles):
         regexes += role_regexes(analyzer, role)
     for link, target in analyzer.vars_roots(playbook_dir):
@@ -142,6 +148,8 @@ def molecule_regexes(analyzer: Analyzer, role_name: str) -> list[str]:
     for other in sorted(deps.roles - {role}):
         regexes += role_regexes(analyzer, other)
     regexes += [path_regex(p) for p in MOLECULE_HARNESS]
+    if runs_dockerd(deps):
+        regexes.append(file_regex(str(NESTED_DOCKER_CONFIG.relative_to(REPO_ROOT))))
     regexes += [file_regex(f) for f in sorted(deps.files) if not matches(regexes, f)]
     for shared, paths in SCENARIO_TOOLS.items():
         if shared in deps.files:
@@ -154,6 +162,25 @@ def molecule_roles(root: Path) -> list[str]:
     return sorted(
         p.parents[2].name for p in (root / "roles").glob("*/molecule/default/molecule.yml")
     )
+
+
+def converged_roles(analyzer: Analyzer, role_name: str) -> set[str]:
+    """Role directories the converge.yml of a role's default scenario applies.
+
+    With the roles those use (dependencies, include_role): a stack scenario
+    converges several roles; what its prepare applies does not count.
+    """
+    role = analyzer.find_role(role_name, analyzer.root) or f"roles/{role_name}"
+    return analyzer.scenario_deps(role, playbooks=("converge.yml",)).roles
+
+
+def unconverged_roles(root: Path) -> list[str]:
+    """Role directories that no molecule scenario converges: nothing tests them."""
+    analyzer = Analyzer(root)
+    converged: set[str] = set()
+    for role in molecule_roles(root):
+        converged |= converged_roles(analyzer, role)
+    return sorted(set(analyzer.all_roles()) - converged)
 
 
 def compute(root: Path, schedule: Schedule | None = None) -> Matchers:

@@ -7,6 +7,16 @@ leaves behind, even after a failure or Ctrl-C, is removed by name
 afterwards. Prints one line per role
 as it finishes and a table of wall times at the end.
 
+Every scenario runs with .config/molecule/config.yml; a scenario that
+applies the role docker (its instance runs a dockerd) also with
+.config/molecule/nested-docker.yml, the platform a nested dockerd needs.
+For `test`, scenarios that import tests/molecule/docker_host.yml share one
+buildset registry for the run (sctools.buildset_registry): it is started
+and given the images all of them name in docker_host_images before the
+first scenario, and stopped at the end, also after a failure or Ctrl-C.
+Other commands keep their instances, so they use the default registry
+that outlives the run.
+
 Exit codes: 0 every scenario passed; 1 at least one failed;
 2 bad usage (unknown role, no scenario found).
 """
@@ -14,21 +24,37 @@ Exit codes: 0 every scenario passed; 1 at least one failed;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from sctools import REPO_ROOT
+import yaml
+
+from sctools import REPO_ROOT, buildset_registry
+from sctools.ansible_deps import Analyzer, Deps
 
 ROLES_DIR = REPO_ROOT / "roles"
 LOG_DIR = REPO_ROOT / ".tox" / "molecule-logs"
+REGISTRY_LOG = LOG_DIR / "buildset-registry.log"
+# Figures of the last run (sctools.ci_stages reads them for CI's stage table).
+SUMMARY_FILE = LOG_DIR / "summary.json"
 PLATFORMS = ("bookworm", "trixie")
+BASE_CONFIG = REPO_ROOT / ".config" / "molecule" / "config.yml"
+NESTED_DOCKER_CONFIG = REPO_ROOT / ".config" / "molecule" / "nested-docker.yml"
+# A scenario that applies this role runs a dockerd in its instance.
+DOCKER_ROLE = "roles/docker"
+# The shared prepare that points an instance at the buildset registry.
+DOCKER_HOST_PREPARE = "tests/molecule/docker_host.yml"
+IMPORT_PLAYBOOK = ("import_playbook", "ansible.builtin.import_playbook")
 
 
 @dataclass
@@ -37,6 +63,62 @@ class Result:
     ok: bool
     seconds: float
     log: Path
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What a role's default scenario needs from the machine."""
+
+    role: str
+    nested_docker: bool  # a dockerd runs in its instance
+    registry_images: tuple[str, ...] | None  # None: no buildset registry
+
+
+def describe(role: str, analyzer: Analyzer) -> Scenario:
+    """Read from the scenario's playbooks (nothing is kept by hand).
+
+    nested_docker: the scenario applies the role docker (in its playbooks,
+    through roles that depend on it, or through docker_host.yml).
+    registry_images: a play imports docker_host.yml; the images its
+    docker_host_images name.
+    """
+    directory = analyzer.root / "roles" / role / "molecule" / "default"
+    deps = analyzer.scenario_deps(f"roles/{role}")
+    images: set[str] | None = None
+    for path in sorted(directory.glob("*.y*ml")):
+        plays = yaml.safe_load(path.read_text())
+        for play in plays if isinstance(plays, list) else []:
+            target = (
+                next((v for k, v in play.items() if k in IMPORT_PLAYBOOK), None)
+                if isinstance(play, dict)
+                else None
+            )
+            if target is None:
+                continue
+            if (path.parent / target).resolve() == analyzer.root.resolve() / DOCKER_HOST_PREPARE:
+                names = (play.get("vars") or {}).get("docker_host_images") or []
+                images = (images or set()) | set(names)
+    return Scenario(
+        role,
+        nested_docker=runs_dockerd(deps),
+        registry_images=None if images is None else tuple(sorted(images)),
+    )
+
+
+def runs_dockerd(deps: Deps) -> bool:
+    """Whether a scenario (its Deps) runs a dockerd: it applies the role docker."""
+    return DOCKER_ROLE in deps.roles
+
+
+def base_configs(scenario: Scenario) -> list[Path]:
+    """molecule's --base-config files for a scenario, in merge order."""
+    return [BASE_CONFIG, *([NESTED_DOCKER_CONFIG] if scenario.nested_docker else [])]
+
+
+def registry_images(scenarios: list[Scenario]) -> list[str] | None:
+    """The images a run's buildset registry needs; None: no scenario uses one."""
+    users = [s.registry_images for s in scenarios if s.registry_images is not None]
+    return sorted({name for names in users for name in names}) if users else None
 
 
 def roles_with_scenario(roles_dir: Path = ROLES_DIR) -> list[str]:
@@ -69,7 +151,8 @@ def cleanup(role: str) -> None:
     subprocess.run(["docker", "network", "rm", network], capture_output=True, check=False)
 
 
-def run_role(role: str, command: str) -> Result:
+def run_role(scenario: Scenario, command: str, extra_env: dict[str, str]) -> Result:
+    role = scenario.role
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = LOG_DIR / f"{role}.log"
     # molecule calls ansible-* by name: find them in this interpreter's venv.
@@ -81,14 +164,16 @@ def run_role(role: str, command: str) -> Result:
         SC_MOLECULE_IPV6_SUBNET=ipv6_subnet(role),
         ANSIBLE_FORCE_COLOR="0",
         PY_COLORS="0",
+        **extra_env,
     )
+    configs = [arg for config in base_configs(scenario) for arg in ("--base-config", str(config))]
     start = time.monotonic()
     if command == "test":  # a fresh start; other commands reuse instances
         cleanup(role)
     try:
         with log.open("w") as out:
             proc = subprocess.run(
-                ["molecule", command],
+                ["molecule", *configs, command],
                 cwd=ROLES_DIR / role,
                 env=env,
                 stdout=out,
@@ -104,37 +189,95 @@ def run_role(role: str, command: str) -> Result:
 
 
 def converge_instance(
-    scenario_dir: Path, hostname: str, extra_vars: dict, timeout: int = 600
+    scenario_dir: Path,
+    hostname: str,
+    extra_vars: dict,
+    timeout: int = 600,
+    *,
+    playbook: str = "converge.yml",
+    tags: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """converge.yml of a scenario on one of its instances, with extra variables.
+    """converge.yml (or another playbook) of a scenario on one of its instances.
 
     For testinfra tests that converge again with other values (a changed
     setting, a broken config); run from `molecule verify`, which sets
-    MOLECULE_INVENTORY_FILE. The caller judges the exit code and output.
+    MOLECULE_INVENTORY_FILE. `tags` limits the run to those tags (the
+    argument checks of the roles still run: Ansible tags them `always`);
+    `env` adds environment variables (e.g. ANSIBLE_VERBOSITY). The caller
+    judges the exit code and output.
     """
+    command = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        "-i",
+        os.environ["MOLECULE_INVENTORY_FILE"],
+        str(scenario_dir / playbook),
+        "--limit",
+        hostname,
+        "-e",
+        json.dumps(extra_vars),
+    ]
+    if tags:
+        command += ["--tags", ",".join(tags)]
     return subprocess.run(
-        [
-            str(Path(sys.executable).with_name("ansible-playbook")),
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            str(scenario_dir / "converge.yml"),
-            "--limit",
-            hostname,
-            "-e",
-            json.dumps(extra_vars),
-        ],
+        command,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
         cwd=scenario_dir,
-        env=dict(
-            os.environ,
-            ANSIBLE_ROLES_PATH=str(ROLES_DIR),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_FORCE_COLOR="0",
-        ),
+        env={
+            **os.environ,
+            "ANSIBLE_ROLES_PATH": str(ROLES_DIR),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            **(env or {}),
+        },
     )
+
+
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def run_registry(images: list[str] | None) -> Iterator[dict[str, str]]:
+    """The run's buildset registry, holding images; yields the scenarios' environment.
+
+    Yields {} when no scenario needs a registry (images is None). The
+    registry is stopped afterwards, whatever happened; raises
+    BuildsetRegistryError when it cannot be set up (details in its log).
+    """
+    if images is None:
+        yield {}
+        return
+    directory = buildset_registry.STATE_ROOT / f"run-{os.getpid()}"
+    start = time.monotonic()
+    try:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        with REGISTRY_LOG.open("w") as out:
+            found, _ = buildset_registry.ensure(directory, owner=os.getpid())
+            out.write(f"buildset registry {found.url} in {directory}\n")
+            buildset_registry.push(found, images, out)
+        print(
+            f"buildset registry {found.url}: {', '.join(images) or 'no images'} "
+            f"ready in {time.monotonic() - start:.0f} s (log: {REGISTRY_LOG})",
+            flush=True,
+        )
+        yield {buildset_registry.ENV_DIR: str(directory)}
+    finally:
+        buildset_registry.stop(directory)
+
+
+def write_summary(results: list[Result], wall: float, path: Path | None = None) -> None:
+    """The run's figures as JSON (SUMMARY_FILE), for .ci/run's stage table."""
+    path = path or SUMMARY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scenarios = [
+        {"role": r.role, "ok": r.ok, "seconds": round(r.seconds, 1)}
+        for r in sorted(results, key=lambda r: r.role)
+    ]
+    path.write_text(json.dumps({"wall_seconds": round(wall, 1), "scenarios": scenarios}) + "\n")
 
 
 def report(result: Result, tail: int) -> None:
@@ -200,18 +343,31 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     start = time.monotonic()
+    analyzer = Analyzer(REPO_ROOT)
+    scenarios = [describe(role, analyzer) for role in roles]
     results: list[Result] = []
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_role, role, args.command) for role in roles]
-        for future in as_completed(futures):
-            result = future.result()
-            report(result, args.tail)
-            results.append(result)
+    # SIGTERM (a CI timeout, tox stopped) cleans up as Ctrl-C does.
+    signal.signal(signal.SIGTERM, interrupt)
+    # Only `test` removes its instances at the end: other commands use the
+    # default registry, which outlives the run as the instances do.
+    images = registry_images(scenarios) if args.command == "test" else None
+    try:
+        with run_registry(images) as env, ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            futures = [pool.submit(run_role, s, args.command, env) for s in scenarios]
+            for future in as_completed(futures):
+                result = future.result()
+                report(result, args.tail)
+                results.append(result)
+    except buildset_registry.BuildsetRegistryError as exc:
+        print(f"error: buildset registry: {exc} (log: {REGISTRY_LOG})", file=sys.stderr)
+        return 1
     failed = [r.role for r in results if not r.ok]
     print("\nrole                 result   seconds")
     for r in sorted(results, key=lambda r: r.role):
         print(f"{r.role:<20} {'passed' if r.ok else 'FAILED':<8} {r.seconds:7.0f}")
-    print(f"wall time {time.monotonic() - start:.0f} s")
+    wall = time.monotonic() - start
+    print(f"wall time {wall:.0f} s")
+    write_summary(results, wall)
     # The closing line, in the plain form CI and humans read.
     print(f"molecule: {len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0

@@ -1,11 +1,12 @@
 """Behaviour of compose_service: the project runs, and restarts only on change.
 
-converge.yml runs busybox httpd (image 127.0.0.1:5000/test/probe:1, from
-the instance's own registry) serving /etc/probe/www/index.html, a watched
+converge.yml runs busybox httpd (image <registry>/test/probe:1, from the
+buildset registry of tests/molecule/docker_host.yml) serving /etc/probe/www/index.html, a watched
 file. The tests converge again with other values and compare the
 container's id: the same id means it was not recreated.
 """
 
+import json
 import os
 import re
 from pathlib import Path
@@ -21,7 +22,13 @@ testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1]
 COMPOSE = "docker compose --project-directory /etc/probe"
-IMAGE = "127.0.0.1:5000/test/probe:1"
+
+
+@pytest.fixture
+def image(host) -> str:
+    """The probe image, in the registry docker_host.yml recorded."""
+    facts = json.loads(host.file("/etc/ansible/facts.d/docker_host.fact").content_string)
+    return f"{facts['registry']}/test/probe:1"
 
 
 def container_id(host) -> str:
@@ -71,16 +78,16 @@ def test_a_changed_watched_file_recreates_the_container(host, original):
     assert host.check_output("curl -sS http://127.0.0.1:8089/index.html") == "changed"
 
 
-def test_a_new_image_behind_the_same_tag_recreates_the_container(host, original):
+def test_a_new_image_behind_the_same_tag_recreates_the_container(host, original, image):
     before = container_id(host)
     host.run_test(
         "set -e; d=$(mktemp -d); mkdir $d/bin; cp /bin/busybox $d/bin/; ln -s busybox $d/bin/sh;"
-        f" tar -C $d -c . | docker import --change 'LABEL generation=2' - {IMAGE}-next;"
-        f" rm -r $d; docker tag {IMAGE}-next {IMAGE}; docker push -q {IMAGE};"
-        f" docker image rm {IMAGE}-next"
+        f" tar -C $d -c . | docker import --change 'LABEL generation=2' - {image}-next;"
+        f" rm -r $d; docker tag {image}-next {image}; docker push -q {image};"
+        f" docker image rm {image}-next"
     )
     # Gone locally too: only the pull can bring the new image.
-    host.run_test(f"docker rmi -f {IMAGE} || true")
+    host.run_test(f"docker rmi -f {image} || true")
     converge(host)
     assert container_id(host) != before
     generation = host.check_output(

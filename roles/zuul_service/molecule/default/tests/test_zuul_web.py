@@ -1,0 +1,115 @@
+"""Behaviour of the zuul_web role in the Zuul stack.
+
+See zuul_stack.py for what prepare.yml and converge.yml did: zuul-web runs
+for zuul01.zuul.test and zuul.zuul.test (they resolve to 127.0.0.1 on the
+instance) with pebble as the ACME server, and lists the tenant the
+scheduler loaded from files/tenants.yaml.
+"""
+
+import json
+import os
+import shlex
+
+import pytest
+import testinfra.utils.ansible_runner
+import yaml
+from zuul_stack import SCENARIO_DIR, wait_for
+
+testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
+    os.environ["MOLECULE_INVENTORY_FILE"]
+).get_hosts("all")
+
+NAMES = ["zuul01.zuul.test", "zuul.zuul.test"]
+TENANT_FILE = SCENARIO_DIR / "files" / "tenants.yaml"
+TENANTS = [t["tenant"]["name"] for t in yaml.safe_load(TENANT_FILE.read_text())]
+ROOT = "/tmp/pebble-root.pem"
+CHECK = "/usr/local/sbin/zuul-web-apache-configtest"
+HTTPS_SITE = "/etc/apache2/sites-available/zuul-web-https.conf"
+
+
+@pytest.fixture(scope="module")
+def pebble_root(host):
+    """The root pebble signs certificates with (new at each pebble start)."""
+    host.run_test(
+        f"curl -sSf --cacert /etc/pebble/tls/ca.pem https://localhost:15000/roots/0 -o {ROOT}"
+    )
+    return ROOT
+
+
+def curl(host, *args):
+    return host.run("curl -sS --max-time 20 " + " ".join(shlex.quote(a) for a in args))
+
+
+def listed_tenants(host, pebble_root, name):
+    """The tenant names https://<name>/api/tenants lists (verified), or None."""
+    result = curl(host, "-f", "--cacert", pebble_root, f"https://{name}/api/tenants")
+    assert result.rc == 0, result.stderr
+    return sorted(t["name"] for t in json.loads(result.stdout))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_api_lists_the_tenants_over_https_that_verifies(host, pebble_root, name):
+    # zuul-web reads the layouts the scheduler wrote to ZooKeeper; a
+    # restarted zuul-web (another test) may take a moment to read them.
+    wait_for(
+        f"{TENANTS} at https://{name}/api/tenants",
+        lambda: listed_tenants(host, pebble_root, name) == sorted(TENANTS),
+    )
+
+
+def test_web_ui_is_served_over_https(host, pebble_root):
+    result = curl(host, "-f", "--cacert", pebble_root, f"https://{NAMES[0]}/")
+    assert result.rc == 0, result.stderr
+    assert "<html" in result.stdout.lower()
+
+
+def test_http_redirects_to_the_same_url_over_https(host):
+    result = curl(
+        host, "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+        f"http://{NAMES[1]}/t/example/status?x=1",
+    )  # fmt: skip
+    assert result.stdout == f"301 https://{NAMES[1]}/t/example/status?x=1"
+
+
+def test_acme_challenges_are_served_over_http(host):
+    host.run_test(
+        "echo token-body > /var/lib/acme-challenge/.well-known/acme-challenge/molecule-probe"
+    )
+    result = curl(host, "-f", f"http://{NAMES[0]}/.well-known/acme-challenge/molecule-probe")
+    host.run("rm -f /var/lib/acme-challenge/.well-known/acme-challenge/molecule-probe")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "token-body"
+
+
+def test_zuul_web_listens_on_loopback_only(host):
+    assert curl(host, "-f", "http://127.0.0.1:9000/api/tenants").rc == 0
+    addresses = [a for a in host.interface("eth0").addresses if not a.startswith("fe80:")]
+    assert addresses
+    for address in addresses:
+        url_host = f"[{address}]" if ":" in address else address
+        result = curl(host, "--connect-timeout", "5", f"http://{url_host}:9000/api/tenants")
+        assert result.rc == 7, f"{address}:9000 answered: {result.stdout}"  # 7: refused
+
+
+def test_console_stream_websocket_is_proxied_to_zuul_web(host, pebble_root):
+    # A websocket handshake: zuul-web (not Apache) switches protocols; the
+    # stream then waits for a build uuid, so curl gives up after 5 s.
+    result = curl(
+        host, "-i", "--http1.1", "--max-time", "5", "--cacert", pebble_root,
+        "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
+        "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        f"https://{NAMES[0]}/api/tenant/{TENANTS[0]}/console-stream",
+    )  # fmt: skip
+    status = result.stdout.splitlines()[0] if result.stdout else result.stderr
+    assert status.startswith("HTTP/1.1 101"), result.stdout[:500]
+    assert "upgrade: websocket" in result.stdout.lower()
+
+
+def test_broken_apache_site_is_refused_by_the_check(host):
+    host.run_test(f"sed 's/SSLEngine on/SSLEngine maybe/' {HTTPS_SITE} > /root/broken-site.conf")
+    result = host.run(f"{CHECK} /root/broken-site.conf {HTTPS_SITE}")
+    assert result.rc == 1
+    assert "Syntax error on line" in result.stderr
+    assert "zuul-web-https.conf" in result.stderr
+    # the live configuration is untouched and still valid
+    assert host.run("apache2ctl configtest").rc == 0

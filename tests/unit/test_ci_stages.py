@@ -1,0 +1,77 @@
+"""Unit tests of tools/sctools/ci_stages.py: the stage table of .ci/run."""
+
+import json
+
+import pytest
+
+from sctools import ci_stages
+
+TOX = {
+    "testenvs": {
+        ".pkg": {"test": []},
+        "linters": {
+            "result": {"success": True},
+            "setup": [{"elapsed": 20.4}],
+            "test": [{"elapsed": 2.0}, {"elapsed": 60.0}],
+        },
+        "molecule": {
+            "result": {"success": False},
+            "setup": [{"elapsed": 10}],
+            "test": [{"elapsed": 900}],
+        },
+        "integration": {"result": {"success": True}, "setup": [], "test": [{"elapsed": 700}]},
+    }
+}
+MOLECULE = {
+    "scenarios": [
+        {"role": "sshd", "ok": True, "seconds": 60},
+        {"role": "mirror", "ok": False, "seconds": 250},
+    ]
+}
+
+
+def test_every_stage_in_order_with_scenarios_under_molecule():
+    stages = ci_stages.build("171:0", TOX, MOLECULE)
+    assert [s.name for s in stages] == [
+        "prepare-host",
+        "linters",
+        "molecule",
+        "molecule mirror",
+        "molecule sshd",
+        "integration",
+    ]
+    assert stages[1].seconds == 82.4
+    assert [s.ok for s in stages] == [True, True, False, False, True, True]
+
+
+def test_failed_prepare_host_is_shown_and_missing_files_give_an_empty_table(tmp_path, capsys):
+    missing = str(tmp_path / "none.json")
+    assert ci_stages.main(["--prepare", "12:1", "--tox-json", missing, "--total", "13"]) == 0
+    out = capsys.readouterr().out
+    assert "prepare-host" in out and "FAILED" in out
+    assert out.rstrip().endswith("13")
+
+
+def test_table_reads_the_files_tox_and_molecule_all_write(tmp_path, capsys):
+    (tmp_path / "tox.json").write_text(json.dumps(TOX))
+    (tmp_path / "m.json").write_text(json.dumps(MOLECULE))
+    ci_stages.main(
+        [
+            "--prepare",
+            "5:0",
+            "--tox-json",
+            str(tmp_path / "tox.json"),
+            "--molecule-json",
+            str(tmp_path / "m.json"),
+        ]
+    )
+    rows = capsys.readouterr().out.splitlines()
+    assert any(r.split() == ["molecule", "mirror", "FAILED", "250"] for r in rows)
+    assert any(r.split() == ["integration", "passed", "700"] for r in rows)
+
+
+def test_bad_prepare_figure_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        ci_stages.main(["--prepare", "soon"])
+    assert exc.value.code == 2
+    assert "SECONDS:EXIT" in capsys.readouterr().err
