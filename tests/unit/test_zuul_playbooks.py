@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -76,7 +75,7 @@ class Bridge:
             "infra_prod_log_dir": str(base / "run-all-logs"),
             "infra_prod_lock_file": str(self.lock),
             "infra_prod_stop_file": str(self.stop),
-            "infra_prod_lock_wait": 8,
+            "infra_prod_lock_wait": 60,  # released at the first retry
             "infra_prod_lock_poll": 1,
             "infra_prod_state_dir": str(base / "state"),
             "infra_prod_playbook": "demo",
@@ -88,18 +87,37 @@ class Bridge:
             "ansible_python_interpreter": sys.executable,
         }
 
-    def run(self, playbook: str) -> subprocess.CompletedProcess:
+    def command(self, playbook: str) -> list[str]:
         extra = self.base / "vars.json"
         extra.write_text(json.dumps(self.vars))
         executor = self.base / "executor.yaml"  # the executor's inventory: localhost only
         executor.write_text("all:\n  hosts:\n    localhost: {}\n")
+        return [str(ANSIBLE_PLAYBOOK), "-i", str(executor), f"playbooks/zuul/{playbook}",
+                "-e", f"@{extra}"]  # fmt: skip
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "FAKE_PLAN": str(self.base / "plan.json"),
+                "FAKE_CALLS": str(self.base / "calls.jsonl"), "ANSIBLE_NOCOLOR": "1"}  # fmt: skip
+
+    def run(self, playbook: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [str(ANSIBLE_PLAYBOOK), "-i", str(executor), f"playbooks/zuul/{playbook}",
-             "-e", f"@{extra}"],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=180,
-            env={**os.environ, "FAKE_PLAN": str(self.base / "plan.json"),
-                 "FAKE_CALLS": str(self.base / "calls.jsonl"), "ANSIBLE_NOCOLOR": "1"},
+            self.command(playbook), cwd=REPO_ROOT, capture_output=True, text=True,
+            timeout=180, env=self.env(),
         )  # fmt: skip
+
+    def run_until(self, playbook: str, marker: str, action) -> subprocess.CompletedProcess:
+        """Run, calling action() once when a line of output contains marker."""
+        lines = []
+        with subprocess.Popen(
+            self.command(playbook), cwd=REPO_ROOT, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, env=self.env(),
+        ) as proc:  # fmt: skip
+            for line in proc.stdout:
+                lines.append(line)
+                if action and marker in line:
+                    action()
+                    action = None
+        return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines), "")
 
     def calls(self) -> list[dict]:
         path = self.base / "calls.jsonl"
@@ -137,12 +155,11 @@ def test_the_job_waits_while_another_run_holds_the_lock(tmp_path):
     bridge = Bridge(tmp_path, {})
     holder = bridge.lock.open("a+")
     fcntl.flock(holder, fcntl.LOCK_EX)
-    release = threading.Timer(3, holder.close)  # closing the file drops the lock
-    release.start()
+    # Released once the job says it is waiting (closing the file drops the
+    # lock): a condition, not a number of seconds.
     try:
-        result = bridge.run("run-production-playbook.yaml")
+        result = bridge.run_until("run-production-playbook.yaml", "RETRYING", holder.close)
     finally:
-        release.cancel()
         holder.close()
     assert result.returncode == 0, output(result)
     assert "RETRYING" in output(result)
