@@ -182,3 +182,18 @@ def test_summary_file_has_every_scenario_for_the_ci_stage_table(tmp_path):
         ("molecule mirror", False, 250.0),
         ("molecule sshd", True, 61.0),
     ]
+
+
+def test_scenarios_that_run_our_images_start_first():
+    def scenario(role, nested, images):
+        return molecule_all.Scenario(role, nested_docker=nested, registry_images=images)
+
+    order = molecule_all.longest_first(
+        [
+            scenario("sshd", False, None),
+            scenario("docker", True, None),
+            scenario("zookeeper", True, ("zookeeper",)),
+            scenario("zuul_service", True, ("zookeeper", "zuul-merger", "zuul-web")),
+        ]
+    )
+    assert [s.role for s in order] == ["zuul_service", "zookeeper", "docker", "sshd"]
