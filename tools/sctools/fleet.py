@@ -427,6 +427,23 @@ def authorize_key(host: Host, pubkey: str) -> None:
     )
 
 
+def trust_host_keys(fleet: Fleet) -> None:
+    """Bridge's known_hosts: the current host key of every fleet host.
+
+    Host keys are checked strictly (Mitogen enforces it, as production
+    does); the fleet's hosts are made here, so their keys are read here,
+    anew on every `up` (a recreated host has a new key).
+    """
+    names = " ".join(h.name for h in fleet.hosts)
+    exec_in(
+        fleet.bridge,
+        f"ssh-keyscan -T 20 {names} > /root/.ssh/known_hosts.new 2>/dev/null; "
+        f'for name in {names}; do grep -q "^$name " /root/.ssh/known_hosts.new '
+        '|| { echo "no host key from $name" >&2; exit 1; }; done; '
+        "mv /root/.ssh/known_hosts.new /root/.ssh/known_hosts",
+    )
+
+
 def prepare_bridge(bridge: Host, key: Path) -> None:
     exec_in(
         bridge,
@@ -467,6 +484,7 @@ def cmd_up(fleet: Fleet, extra: list[str]) -> int:
         wait_booted(host)
         authorize_key(host, pubkey)
     prepare_bridge(fleet.bridge, key)
+    trust_host_keys(fleet)
     ensure_fake_secrets(fleet.bridge)
     setup_standins(fleet)
     say(f"{len(fleet.hosts)} hosts up in {time.monotonic() - start:.0f} s")
