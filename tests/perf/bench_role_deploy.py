@@ -17,9 +17,10 @@ Usage: python tests/perf/bench_role_deploy.py [--owner zuul|all] [ROLE...]
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
+
+# The same timing on bridge as the convergence benchmark (this directory).
+from bench_converge import timed  # a sibling script: tests/perf is on sys.path
 
 from sctools import REPO_ROOT
 from sctools import fleet as fleet_tool
@@ -36,18 +37,7 @@ def role_change(role: str) -> str:
 
 
 def time_playbook(bridge: str, playbook: str) -> float:
-    command = fleet_tool.run_all_command(["--only", playbook])
-    start = time.monotonic()
-    proc = subprocess.run(
-        ["docker", "exec", bridge, "bash", "-c", command],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.monotonic() - start
-    if proc.returncode != 0:
-        sys.exit(f"run-all --only {playbook} failed ({proc.returncode}):\n{proc.stdout[-3000:]}")
-    return seconds
+    return timed(bridge, fleet_tool.run_all_command(["--only", playbook]))
 
 
 def main() -> int:
