@@ -110,7 +110,9 @@ class Bridge:
         lines = []
         with subprocess.Popen(
             self.command(playbook), cwd=REPO_ROOT, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env=self.env(),
+            # Ansible leaves flushing to the system: unbuffered, or a pipe
+            # holds the marker back until kilobytes of output follow it.
+            stderr=subprocess.STDOUT, text=True, env={**self.env(), "PYTHONUNBUFFERED": "1"},
         ) as proc:  # fmt: skip
             for line in proc.stdout:
                 lines.append(line)

@@ -434,7 +434,8 @@ def trust_host_keys(fleet: Fleet) -> None:
     does); the fleet's hosts are made here, so their keys are read here,
     anew on every `up` (a recreated host has a new key).
     """
-    names = " ".join(h.name for h in fleet.hosts)
+    # By name and by address: an operator (or a test) may ssh to either.
+    names = " ".join(f"{h.name} {h.ipv4} {h.ipv6}" for h in fleet.hosts)
     exec_in(
         fleet.bridge,
         f"ssh-keyscan -T 20 {names} > /root/.ssh/known_hosts.new 2>/dev/null; "
