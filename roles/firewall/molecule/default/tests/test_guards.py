@@ -1,0 +1,45 @@
+"""Values that would damage the firewall are refused before the role changes anything.
+
+Every case runs the whole role in check mode (sctools.refusals), on one
+instance: the guards are the same on both releases.
+"""
+
+import pytest
+
+from sctools.refusals import refusals
+
+CASES = {
+    "port above 65535": {"firewall_allowed_ports": [{"port": 70000}]},
+    "port 0": {"firewall_allowed_ports": [{"port": 0}]},
+    "negative port": {"firewall_allowed_ports": [{"port": -22}]},
+    "address out of range": {
+        "firewall_allowed_ports": [{"port": 8080, "sources": ["999.1.1.1/99"]}]
+    },
+    "prefix too long": {"firewall_allowed_ports": [{"port": 8080, "sources": ["10.0.0.0/33"]}]},
+    "not an address": {"firewall_allowed_ports": [{"port": 8080, "sources": ["example.org"]}]},
+    "ipv6 out of range": {"firewall_allowed_ports": [{"port": 8080, "sources": ["fd00::/129"]}]},
+    "sources as a string": {"firewall_allowed_ports": [{"port": 8080, "sources": "10.0.0.1"}]},
+    "ssh source out of range": {"firewall_ssh_sources": ["300.0.0.1"]},
+    "ssh port 0": {"firewall_ssh_port": 0},
+}
+VARIABLE = {"ssh source out of range": "firewall_ssh", "ssh port 0": "firewall_ssh"}
+
+
+@pytest.fixture(scope="module")
+def outcome(host):
+    if not host.backend.get_hostname().endswith("-bookworm"):
+        pytest.skip("guards are checked on the bookworm instance")
+    before = host.check_output("nft list ruleset")
+    result = refusals(host.backend.get_hostname(), "firewall", CASES)
+    result.ruleset_changed = host.check_output("nft list ruleset") != before
+    return result
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
+    assert VARIABLE.get(case, "firewall_allowed_ports") in outcome.messages[case]
+
+
+def test_nothing_changed_or_would_have(outcome):
+    assert outcome.changed == 0, outcome.output[-3000:]
+    assert not outcome.ruleset_changed

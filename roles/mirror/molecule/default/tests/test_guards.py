@@ -1,0 +1,66 @@
+"""Values that would damage the host are refused before the role changes anything.
+
+Every case runs the whole role in check mode (sctools.refusals), on one
+instance: the guards are the same on both releases.
+"""
+
+import pytest
+
+from sctools.refusals import refusals
+
+CASES = {
+    "cache root /": {"mirror_cache_root": "/"},
+    "cache root /etc": {"mirror_cache_root": "/etc"},
+    "cache root under /usr": {"mirror_cache_root": "/usr/lib/mirror"},
+    "cache root /var/lib": {"mirror_cache_root": "/var/lib"},
+    "cache root relative": {"mirror_cache_root": "cache"},
+    "cache root escaping": {"mirror_cache_root": "/srv/mirror/../../etc"},
+    "static root /": {"mirror_static_root": "/"},
+    "static root /root": {"mirror_static_root": "/root/www"},
+    "cache inside static": {
+        "mirror_static_root": "/srv/mirror",
+        "mirror_cache_root": "/srv/mirror/cache",
+    },
+    "hostnames as a string": {"mirror_hostnames": "mirror.example.org"},
+    "hostname with a space": {"mirror_hostnames": ["mirror example.org"]},
+    "no hostnames": {"mirror_hostnames": []},
+    "port above 65535": {"mirror_dockerhub_https_port": 70000},
+    "port 0": {"mirror_quay_http_port": 0},
+    "upstream not https": {"mirror_pypi_upstream": "file:///etc/"},
+    "cache size not a size": {"mirror_cache_size_limit": "lots"},
+}
+# The variable each refusal must name.
+VARIABLE = {
+    "cache inside static": "mirror_cache_root",
+    "hostnames as a string": "mirror_hostnames",
+    "hostname with a space": "mirror_hostnames",
+    "no hostnames": "mirror_hostnames",
+    "port above 65535": "mirror_dockerhub_https_port",
+    "port 0": "mirror_quay_http_port",
+    "upstream not https": "upstream",
+    "cache size not a size": "mirror_cache_size_limit",
+}
+
+
+def variable(case: str) -> str:
+    """The variable of a case: listed above, or named by its first two words."""
+    return VARIABLE.get(case) or "_".join(["mirror", *case.split()[:2]])
+
+
+@pytest.fixture(scope="module")
+def outcome(host):
+    if not host.backend.get_hostname().endswith("-bookworm"):
+        pytest.skip("guards are checked on the bookworm instance")
+    return refusals(host.backend.get_hostname(), "mirror", CASES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
+    assert variable(case) in outcome.messages[case]
+
+
+def test_nothing_changed_or_would_have(outcome, host):
+    assert outcome.changed == 0, outcome.output[-3000:]
+    root = host.file("/")
+    assert (root.user, root.mode) == ("root", 0o755)
+    assert host.file("/etc").user == "root"
