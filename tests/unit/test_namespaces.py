@@ -664,3 +664,81 @@ def test_metadata_error_lists_problems_sorted():
     with pytest.raises(MetadataError) as error:
         validate_files({"_infra.yaml": "{}\n"})
     assert str(error.value).splitlines() == sorted(str(error.value).splitlines())
+
+
+# --- Every entry of namespaces/ is a metadata file or a documented ignore -----------
+
+
+def _rename(meta: Path, name: str) -> None:
+    (meta / "beta.yaml").rename(meta / name)
+
+
+def _into_subdirectory(meta: Path, name: str) -> None:
+    (meta / "old").mkdir()
+    (meta / "beta.yaml").rename(meta / name)
+
+
+def _dangling_symlink(meta: Path, name: str) -> None:
+    (meta / "beta.yaml").unlink()
+    (meta / name).symlink_to("gone/beta.yaml")
+
+
+def _symlink(meta: Path, name: str) -> None:
+    (meta / "beta.yaml").rename(meta.parent / "elsewhere.yaml")
+    (meta / name).symlink_to(meta.parent / "elsewhere.yaml")
+
+
+# Each drops beta from the build if the entry is ignored: its tenant, its
+# projects, groups and ACLs would vanish without a word.
+VANISHING = {
+    "renamed to .YAML": (_rename, "beta.YAML", "'beta.YAML' is not a metadata file name"),
+    "trailing space": (_rename, "beta.yaml ", "'beta.yaml ' is not a metadata file name"),
+    "other suffix": (_rename, "beta.yaml.orig", "is not a metadata file name"),
+    "moved into a subdirectory": (_into_subdirectory, "old/beta.yaml", "is a directory"),
+    "dangling symlink": (_dangling_symlink, "beta.yaml", "is a dangling symlink"),
+    "symlink": (_symlink, "beta.yaml", "is a symlink"),
+}
+
+
+@pytest.mark.parametrize(("change", "name", "message"), VANISHING.values(), ids=list(VANISHING))
+def test_a_namespace_file_that_is_not_read_is_an_error_naming_it(
+    good_build, capsys, change, name, message
+):
+    meta, out = good_build
+    before = snapshot(out)
+    change(meta, name)
+    code, output = build(meta, out, capsys)
+    assert code == namespaces.EXIT_INVALID, output
+    entry = name.split("/")[0]
+    assert f"{meta}/{entry}: " in output
+    assert message in output
+    assert snapshot(out) == before
+    code, output = run(capsys, "validate", "--namespaces", str(meta))
+    assert code == namespaces.EXIT_INVALID
+    assert message in output
+
+
+def test_readme_and_hidden_files_are_ignored(good_build, capsys):
+    meta, out = good_build
+    (meta / "README.md").write_text("# Namespaces\n")
+    (meta / ".beta.yaml.swp").write_bytes(b"\xff\x00 not text")
+    (meta / ".hidden").mkdir()
+    code, output = build(meta, out, capsys)
+    assert code == 0, output
+    assert "is up to date" in output
+
+
+def test_a_namespace_in_a_subdirectory_of_a_revision_is_an_error(tmp_path, capsys):
+    repo = tmp_path / "repo"
+    meta = write_metadata(repo / "namespaces", BASE)
+    git(repo, "init", "-q", "-b", "master")
+    (meta / "old").mkdir()
+    (meta / "beta.yaml").rename(meta / "old/beta.yaml")
+    (meta / "README.md").write_text("# Namespaces\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "beta moved")
+    (meta / "old/beta.yaml").rename(meta / "beta.yaml")  # the working tree is fine
+    (meta / "old").rmdir()
+    code, output = run(capsys, "diff", "--namespaces", str(meta), "--against", "HEAD")
+    assert code == namespaces.EXIT_INVALID, output
+    assert "HEAD:namespaces/old: is a directory" in output

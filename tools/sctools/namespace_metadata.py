@@ -17,6 +17,15 @@ from typing import Any
 import yaml
 
 INFRA_FILE = "_infra.yaml"
+# What namespaces/ may hold besides the metadata files, unread. Anything else
+# there is an error: a namespace file renamed (.YAML, a trailing space),
+# moved into a subdirectory or replaced by a symlink would otherwise drop
+# its tenant, projects, groups and ACLs from the build without a word.
+IGNORED_FILES = ("README.md",)
+_LAYOUT = (
+    f"namespaces/ holds only regular files named <name>.yaml and {INFRA_FILE} "
+    f"({', '.join(IGNORED_FILES)} and hidden files are ignored)"
+)
 
 NAMESPACE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 # A Gerrit project: <namespace>/<path>, segments of letters, digits, . _ -
@@ -571,13 +580,27 @@ def parse_namespace(file: str, text: str, problems: list[Problem]) -> Namespace 
 # --- Across files ---------------------------------------------------------------
 
 
-def validate_files(files: dict[str, str], prefix: str = "namespaces/") -> Metadata:
+def is_ignored(name: str) -> bool:
+    """An entry of namespaces/ that is not metadata: README.md, hidden (.gitkeep, swap files)."""
+    return name in IGNORED_FILES or name.startswith(".")
+
+
+def validate_files(
+    files: dict[str, str], prefix: str = "namespaces/", strays: dict[str, str] | None = None
+) -> Metadata:
     """Validate every file (bare name -> text) and the rules that span files.
 
+    `files` holds every regular file of the directory (the text of those
+    named *.yaml; ignored names are skipped), `strays` its other entries,
+    name -> what it is ("a directory", "a symlink"...): each is an error.
     `prefix` is put before the file names in messages. Raises MetadataError
     with every problem found; otherwise returns the aggregated Metadata.
     """
     problems: list[Problem] = []
+    for name, what in sorted((strays or {}).items()):
+        if not is_ignored(name):
+            problems.append(Problem(prefix + name, "", f"is {what}; {_LAYOUT}"))
+    files = {name: text for name, text in files.items() if not is_ignored(name)}
     infra = None
     infra_label = prefix + INFRA_FILE
     if INFRA_FILE not in files:
@@ -591,6 +614,9 @@ def validate_files(files: dict[str, str], prefix: str = "namespaces/") -> Metada
             continue
         if name.endswith(".yml"):
             problems.append(Problem(label, "", "metadata files end in .yaml; rename it"))
+        elif not name.endswith(".yaml"):
+            message = f"{name!r} is not a metadata file name (<name>.yaml); {_LAYOUT}"
+            problems.append(Problem(label, "", message))
         elif name.startswith("_"):
             problems.append(Problem(label, "", f"unknown file ({INFRA_FILE} is the only _ file)"))
         else:

@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 from sctools import REPO_ROOT
-from sctools.namespace_metadata import Metadata, MetadataError, validate_files
+from sctools.namespace_metadata import Metadata, MetadataError, is_ignored, validate_files
 from sctools.namespace_outputs import render
 
 NAMESPACES_DIR = REPO_ROOT / "namespaces"
@@ -47,18 +47,36 @@ class UsageError(Exception):
 # --- Reading ----------------------------------------------------------------------
 
 
-def read_namespace_dir(directory: Path) -> dict[str, str]:
-    """The metadata files of a directory: bare name -> text (*.yaml, and *.yml to reject)."""
+def read_namespace_dir(directory: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Every entry of a metadata directory, for validate_files: (files, strays).
+
+    files: each regular file, bare name -> text (only *.yaml files are read:
+    the others are errors whatever they hold); strays: the other entries,
+    name -> what it is. Ignored names (README.md, hidden) are left out.
+    Nothing else is skipped: validate_files reports every name that is not
+    a metadata file, so no namespace vanishes from the build unnoticed.
+    """
     if not directory.is_dir():
         raise UsageError(f"{directory}: not a directory")
+    files, strays = {}, {}
     try:
-        return {
-            p.name: p.read_text(encoding="utf-8")
-            for p in sorted(directory.iterdir())
-            if p.suffix in (".yaml", ".yml") and p.is_file()
-        }
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            if is_ignored(entry.name):
+                continue
+            if entry.is_symlink():
+                dangling = not os.path.exists(entry.path)
+                strays[entry.name] = "a dangling symlink" if dangling else "a symlink"
+            elif entry.is_dir():
+                strays[entry.name] = "a directory"
+            elif not entry.is_file():
+                strays[entry.name] = "not a regular file"
+            elif entry.name.endswith(".yaml"):
+                files[entry.name] = Path(entry.path).read_text(encoding="utf-8")
+            else:
+                files[entry.name] = ""
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{directory}: cannot read: {exc}") from exc
+    return files, strays
 
 
 def _git(directory: Path, *args: str, binary: bool = False) -> str | bytes:
@@ -68,23 +86,35 @@ def _git(directory: Path, *args: str, binary: bool = False) -> str | bytes:
     return result.stdout if binary else result.stdout.decode()
 
 
-def read_namespace_revision(directory: Path, revision: str) -> dict[str, str]:
-    """The metadata files of `directory` as committed in `revision` (none if absent there)."""
+def read_namespace_revision(
+    directory: Path, revision: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """`directory` as committed in `revision`, as read_namespace_dir reads it (empty if absent)."""
     if not directory.is_dir():
         raise UsageError(f"{directory}: not a directory")
     _git(directory, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     top = Path(str(_git(directory, "rev-parse", "--show-toplevel")).strip())
     prefix = directory.resolve().relative_to(top.resolve()).as_posix()
     if not str(_git(top, "ls-tree", "--name-only", revision, "--", prefix)).strip():
-        return {}
+        return {}, {}
     archive = _git(top, "archive", "--format=tar", revision, "--", prefix, binary=True)
-    files = {}
+    files, strays = {}, {}
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         for member in tar.getmembers():
-            parent, _, name = member.name.rpartition("/")
-            if member.isfile() and parent == prefix and name.endswith((".yaml", ".yml")):
+            parent, _, name = member.name.rstrip("/").rpartition("/")
+            if parent != prefix or is_ignored(name):
+                continue
+            if member.issym():
+                strays[name] = "a symlink"
+            elif member.isdir():
+                strays[name] = "a directory"
+            elif not member.isfile():
+                strays[name] = "not a regular file"
+            elif name.endswith(".yaml"):
                 files[name] = tar.extractfile(member).read().decode("utf-8", errors="replace")
-    return files
+            else:
+                files[name] = ""
+    return files, strays
 
 
 def read_output_dir(out: Path) -> dict[str, str]:
@@ -181,7 +211,8 @@ def diff_outputs(old: dict[str, str], new: dict[str, str], old_label: str, new_l
 
 
 def load(directory: Path) -> Metadata:
-    return validate_files(read_namespace_dir(directory), prefix=f"{directory}/")
+    files, strays = read_namespace_dir(directory)
+    return validate_files(files, prefix=f"{directory}/", strays=strays)
 
 
 def _summary(meta: Metadata) -> str:
@@ -212,9 +243,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     new = render(load(args.namespaces))
     if args.against is not None:
-        files = read_namespace_revision(args.namespaces, args.against)
+        files, strays = read_namespace_revision(args.namespaces, args.against)
         prefix = f"{args.against}:{args.namespaces.name}/"
-        old = render(validate_files(files, prefix=prefix)) if files else {}
+        old = render(validate_files(files, prefix, strays)) if files or strays else {}
         old_label = f"revision {args.against}"
     else:
         old = read_output_dir(args.out)
