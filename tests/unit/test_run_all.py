@@ -196,6 +196,61 @@ def test_emergency_stop_does_nothing_and_says_why(bench, capsys):
     assert bench.calls_made() == []
 
 
+def unreadable(path: Path, monkeypatch) -> None:
+    """A stop file we may not read (root reads anything: open() is made to refuse)."""
+    path.write_text("a reason nobody can read\n")
+    real_open = os.open
+
+    def refuse(name, *args, **kwargs):
+        if Path(name) == path:
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("dangling symlink", "is a dangling symlink; remove it to run"),
+        ("directory", "is a directory; remove it to run"),
+        ("symlink loop", "cannot be read (Too many levels of symbolic links)"),
+        ("unreadable file", "cannot be read (Permission denied)"),
+        ("fifo", "is not a regular file"),  # and reading it does not hang
+        ("under a file", "cannot be checked (Not a directory)"),
+    ],
+)
+def test_anything_at_the_stop_path_stops_the_run(bench, capsys, monkeypatch, kind, said):
+    """The stop fails closed: only "nothing there" lets a run start."""
+    bench.schedule({"a": ([], 30, "cron")})
+    stop = bench.tmp / "emergency-stop"
+    if kind == "dangling symlink":
+        stop.symlink_to(bench.tmp / "nowhere")
+    elif kind == "directory":
+        stop.mkdir()
+    elif kind == "symlink loop":
+        stop.symlink_to(stop)
+    elif kind == "unreadable file":
+        unreadable(stop, monkeypatch)
+    elif kind == "fifo":
+        os.mkfifo(stop)
+    else:
+        stop.write_text("")
+        stop = stop / "emergency-stop"
+    assert bench.run("--stop-file", str(stop)) == run_all.EXIT_STOPPED
+    err = capsys.readouterr().err
+    assert f"run-all: emergency stop: {stop} " in err and said in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert bench.calls_made() == []
+
+
+def test_an_empty_stop_file_stops_too(bench, capsys):
+    bench.schedule({"a": ([], 30, "cron")})
+    (bench.tmp / "emergency-stop").write_text("")
+    assert bench.run() == run_all.EXIT_STOPPED
+    assert "(no reason given)" in capsys.readouterr().err
+
+
 def test_owner_cron_runs_only_cron_playbooks(bench):
     bench.schedule({"base": ([], 30, "cron"), "zuul": (["base"], 30, "zuul")})
     assert bench.run() == run_all.EXIT_OK

@@ -222,3 +222,33 @@ def test_bootstrap_leaves_the_checkout_alone_during_an_emergency_stop(prepared):
     assert result.returncode != 0
     assert "investigating, bob" in output(result)
     assert git(bridge.checkout, "rev-parse", "HEAD") == old
+
+
+def make_stop(bridge: Bridge, kind: str) -> None:
+    """Something other than a readable file at the stop path."""
+    if kind == "dangling symlink":
+        bridge.stop.symlink_to(bridge.base / "nowhere")
+    else:
+        bridge.stop.mkdir()
+
+
+# Anything at the stop path is a stop (it fails closed), and the job says what is there.
+@pytest.mark.parametrize("kind", ["dangling symlink", "directory"])
+def test_the_job_stops_at_anything_at_the_stop_path(tmp_path, kind):
+    bridge = Bridge(tmp_path, {})
+    make_stop(bridge, kind)
+    result = bridge.run("run-production-playbook.yaml")
+    assert result.returncode != 0
+    assert "emergency stop" in output(result)
+    assert f"is a {kind}" in output(result)
+    assert bridge.calls() == []
+
+
+@pytest.mark.parametrize("kind", ["dangling symlink", "directory"])
+def test_bootstrap_stops_at_anything_at_the_stop_path(prepared, kind):
+    bridge, _, old = prepared
+    make_stop(bridge, kind)
+    result = bridge.run("bootstrap-bridge.yaml")
+    assert result.returncode != 0
+    assert f"Emergency stop: {bridge.stop} is a {kind}" in output(result)
+    assert git(bridge.checkout, "rev-parse", "HEAD") == old

@@ -19,7 +19,9 @@ Exit codes:
   1  a playbook failed (on some or all hosts), timed out or was skipped
   2  bad usage or a malformed schedule
   3  another run holds the lock (its pid and start time are printed)
-  4  the emergency-stop file exists (its content, the reason, is printed)
+  4  the emergency stop is on: anything at the stop path (a file, whose
+     content is the reason, but also a dangling symlink, a directory or a
+     file that cannot be read: the stop fails closed)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -64,6 +67,44 @@ class Outcome:
     @property
     def failed_hosts(self) -> list[str]:
         return sorted(h for h, r in self.hosts.items() if r["status"] in ("failed", "unreachable"))
+
+
+def stop_reason(path: Path) -> str | None:
+    """None when nothing is at the emergency-stop path, else why run-all stops.
+
+    Fails closed: whatever is there stops the run, not only a readable file.
+    A dangling symlink, a directory or an unreadable file is most likely
+    someone's attempt at a stop, and running the fleet anyway is the worse
+    mistake.
+    """
+    try:
+        link = stat.S_ISLNK(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # e.g. a parent we may not search: we cannot tell
+        return f"{path} cannot be checked ({exc.strerror}); fix or remove it to run"
+    remove = "remove it to run"
+    try:
+        # O_NONBLOCK: a FIFO at the path must not hang the run.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        if link:
+            return f"{path} is a dangling symlink; {remove}"
+        return f"{path} vanished while being read; run again"
+    except OSError as exc:
+        return f"{path} exists but cannot be read ({exc.strerror}); {remove}"
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            return f"{path} is a directory; {remove}"
+        if not stat.S_ISREG(mode):
+            return f"{path} exists and is not a regular file; {remove}"
+        text = os.read(fd, 4096).decode(errors="replace").strip()
+    except OSError as exc:
+        return f"{path} exists but cannot be read ({exc.strerror}); {remove}"
+    finally:
+        os.close(fd)
+    return f"{path} exists, doing nothing. Reason: {text or '(no reason given)'}"
 
 
 def host_status(counts: dict[str, int]) -> str:
@@ -440,8 +481,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--stop-file",
         type=Path,
         default=Path("/etc/system-config/emergency-stop"),
-        help="if this file exists, do nothing and print its content "
-        "(default: /etc/system-config/emergency-stop)",
+        help="if anything is at this path, do nothing and print why: a file's content, "
+        "or what else is there (default: /etc/system-config/emergency-stop)",
     )
     parser.add_argument(
         "--metrics-file",
@@ -500,12 +541,9 @@ def main(argv: list[str] | None = None) -> int:
     if not names:
         print("run-all: error: no playbook selected", file=sys.stderr)
         return EXIT_USAGE
-    if args.stop_file.exists():
-        reason = args.stop_file.read_text(errors="replace").strip() or "(no reason given)"
-        print(
-            f"run-all: emergency stop: {args.stop_file} exists, doing nothing. Reason: {reason}",
-            file=sys.stderr,
-        )
+    stopped = stop_reason(args.stop_file)
+    if stopped:
+        print(f"run-all: emergency stop: {stopped}", file=sys.stderr)
         return EXIT_STOPPED
     # cron, systemd and `kill` stop us with SIGTERM: stop the playbooks too,
     # and still write the report, as for Ctrl-C.
