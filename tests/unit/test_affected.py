@@ -397,8 +397,100 @@ def test_affected_reports_bad_input_without_a_traceback(mini, capsys):
     (mini / "roles/helper/tasks/main.yml").write_text("- name: [broken\n")
     code, _, err = run(capsys, "--repo", str(mini), "docs/index.md")
     assert code == 2
-    assert f"{mini / 'roles/helper/tasks/main.yml'}: cannot parse" in err
+    assert f"{mini / 'roles/helper/tasks/main.yml'}:2: YAML syntax error" in err
     assert "Traceback" not in err
+
+
+CHRONY = "roles/common/templates/chrony.conf.j2"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "./" + CHRONY,
+        "roles//common/templates/chrony.conf.j2",
+        "roles/common/./templates/chrony.conf.j2",
+        "roles/lonely/../common/templates/chrony.conf.j2",
+        "{repo}/" + CHRONY,
+        "{repo}/roles/../" + CHRONY,
+        "{link}/" + CHRONY,  # the checkout through a symlink
+    ],
+)
+def test_affected_normalises_each_path_relative_to_the_repository(mini, capsys, spelling):
+    (mini.parent / "link").symlink_to(mini)
+    path = spelling.format(repo=mini, link=mini.parent / "link")
+    code, out, err = run(capsys, "--repo", str(mini), "--json", path)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["files"] == [CHRONY]
+    assert set(result["infra_prod"]) == {"infra-prod-web"}
+
+
+def test_affected_normalises_paths_from_stdin_and_keeps_a_symlink_as_itself(
+    mini, capsys, monkeypatch
+):
+    names = f"{mini}/inventory/group_vars\ninventory//group_vars\n./{CHRONY}\n"
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(names))
+    code, out, _ = run(capsys, "--repo", str(mini), "--json", "--stdin")
+    assert code == 0
+    assert json.loads(out)["files"] == ["inventory/group_vars", CHRONY]
+
+
+@pytest.mark.parametrize(
+    ("spelling", "why"),
+    [
+        ("/etc/passwd", "outside the repository"),
+        ("{repo}/../elsewhere/x.yaml", "outside the repository"),
+        ("{repo}-other/x.yaml", "outside the repository"),  # a sibling sharing the prefix
+        ("../" + CHRONY, "outside the repository"),
+        ("roles/../../x.yaml", "outside the repository"),
+        ("..", "outside the repository"),
+        (".", "the repository itself"),
+        ("{repo}", "the repository itself"),
+    ],
+)
+def test_affected_refuses_a_path_outside_the_repository(mini, capsys, spelling, why):
+    path = spelling.format(repo=mini)
+    code, out, err = run(capsys, "--repo", str(mini), CHRONY, path)
+    assert code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"affected: error: {path}: {why}")
+
+
+@pytest.mark.parametrize(
+    ("rel", "text", "message"),
+    [
+        (
+            "schedule.yaml",
+            "playbooks:\n  db: {depends_on: [], timeout: 60, owner: cron}\n"
+            "  web: {depends_on: [db], timeout: 60, owner: zuul, timeout: 5}\n",
+            "schedule.yaml:3: duplicate key 'timeout'",
+        ),
+        (
+            "roles/helper/tasks/main.yml",
+            "- name: Help\n  ansible.builtin.debug:\n    msg: hi\n  name: Again\n",
+            "roles/helper/tasks/main.yml:4: duplicate key 'name' (first on line 1)",
+        ),
+        (
+            "group_vars/web.yaml",
+            "web_port: 443\n8080: alt\n",
+            "group_vars/web.yaml:2: key 8080 reads as an integer",
+        ),
+    ],
+)
+def test_affected_refuses_a_bad_key_and_writes_nothing(mini, capsys, rel, text, message):
+    (mini / "zuul.d").mkdir()
+    assert run(capsys, "--repo", str(mini), "--write-zuul")[0] == 0
+    before = {p: p.read_text() for p in (mini / "zuul.d").iterdir()}
+    (mini / rel).write_text(text)
+    for argv in (["docs/index.md"], ["--write-zuul"], ["--check-zuul"]):
+        code, out, err = run(capsys, "--repo", str(mini), *argv)
+        assert code == 2, argv
+        assert out == ""
+        assert len(err.splitlines()) == 1, err
+        assert err.startswith(f"affected: error: {mini / message}")
+    assert {p: p.read_text() for p in (mini / "zuul.d").iterdir()} == before
 
 
 def test_analyzer_names_a_role_entry_without_a_name(mini):

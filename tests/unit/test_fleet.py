@@ -82,7 +82,7 @@ def test_bad_inventory_names_file_and_field(tmp_path, old, new, message):
 
 def test_yaml_syntax_error_is_reported_with_the_file(tmp_path):
     path = write(tmp_path, "all: [unclosed\n")
-    with pytest.raises(fleet.FleetError, match="cannot read"):
+    with pytest.raises(fleet.FleetError, match=r"hosts\.yaml:2: YAML syntax error"):
         fleet.load_fleet(path)
 
 

@@ -151,11 +151,11 @@ BAD_INPUTS = {
     ),
     "YAML syntax error": (
         _set(["beta.yaml"], "name: beta\nprojects: [unclosed\n"),
-        "beta.yaml", "", "YAML syntax error: line 3",
+        "beta.yaml:3", "", "YAML syntax error",
     ),
     "duplicate YAML key": (
         _set(["beta.yaml"], yaml.safe_dump(BETA) + "name: beta\n"),
-        "beta.yaml", "", "duplicate key 'name'",
+        f"beta.yaml:{len(yaml.safe_dump(BETA).splitlines()) + 1}", "", "duplicate key 'name'",
     ),
     "invalid project name": (
         _set(["alpha.yaml", "projects", "alpha/bad name!"], {"description": "x"}),
@@ -329,7 +329,7 @@ def test_validate_reports_problems_without_traceback(tmp_path, capsys):
     meta = write_metadata(tmp_path / "ns", mutated(_set(["beta.yaml"], "[broken\n")))
     assert namespaces.main(["validate", "--namespaces", str(meta)]) == namespaces.EXIT_INVALID
     err = capsys.readouterr().err
-    assert f"{meta}/beta.yaml: YAML syntax error" in err
+    assert f"{meta}/beta.yaml:2: YAML syntax error" in err
     assert "Traceback" not in err
 
 

@@ -34,7 +34,7 @@ def write(tmp_path, text):
          "playbooks.a.timeout: must be a positive number"),
         ("playbooks:\n  a: {depends_on: [b], timeout: 1, owner: cron}\n"
          "  b: {depends_on: [a], timeout: 1, owner: cron}\n", "dependency cycle a -> b -> a"),
-        ("playbooks: [a\n", "cannot read"),
+        ("playbooks: [a\n", "schedule.yaml:2: YAML syntax error"),
         ("plays: {}\n", "only 'playbooks'"),
     ],
 )  # fmt: skip

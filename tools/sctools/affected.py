@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "files",
         nargs="*",
         metavar="FILE",
-        help="changed files, relative to the repository root",
+        help="changed files, relative to the repository root (or absolute, inside it)",
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
@@ -110,7 +111,31 @@ def changed_files(args: argparse.Namespace) -> list[str]:
         names = result.stdout.splitlines()
     else:
         names = args.files
-    return [n.strip().removeprefix("./") for n in names if n.strip() and n.strip() != COMMIT_MSG]
+    stripped = [n.strip() for n in names if n.strip() and n.strip() != COMMIT_MSG]
+    # The matchers compare plain repository paths: any other spelling of a
+    # path would match nothing and answer "none" without a word.
+    return list(dict.fromkeys(repo_path(n, args.repo) for n in stripped))
+
+
+def repo_path(name: str, repo: Path) -> str:
+    """A changed file as the matchers see it: relative to `repo`, normalised.
+
+    `a//b`, `./a` and `a/../b` become `a/b`, `a` and `b`; an absolute path
+    inside the repository becomes relative. A path outside it (absolute, or
+    leaving it with `..`) or the repository itself raises ValueError.
+    """
+    path = os.path.normpath(name)
+    if os.path.isabs(path):
+        # Symlinks resolved on both sides, but not the file's own: git tracks
+        # a symlink as the link itself.
+        parent, base = os.path.split(path)
+        path = os.path.join(os.path.realpath(parent), base)
+        path = os.path.relpath(path, os.path.realpath(repo))
+    if path == ".." or path.startswith("../"):
+        raise ValueError(f"{name}: outside the repository {repo}")
+    if path == ".":
+        raise ValueError(f"{name}: the repository itself, not a file in it")
+    return path
 
 
 def affected(matchers: Matchers, files: list[str], playbooks: list[str]) -> dict:

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import yaml
 
+from sctools import strict_yaml
+
 # The role subdirectories Ansible reads (always matched, even before they
 # exist). A role's molecule/ scenarios and its Markdown files never change
 # what a playbook does; anything else found in a role counts too.
@@ -79,8 +81,8 @@ class DepsError(Exception):
     """A file cannot be read or parsed; the message names it."""
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that accepts Ansible's tags (!vault, !unsafe) as plain values."""
+class _Loader(strict_yaml.StrictLoader):
+    """The strict loader, accepting Ansible's tags (!vault, !unsafe) as plain values."""
 
 
 def _any_tag(loader, _suffix, node):
@@ -219,11 +221,10 @@ class Analyzer:
         return rel != ".." and not rel.startswith("../") and not os.path.isabs(rel)
 
     def load_yaml(self, rel: str):
-        path = self.root / rel
         try:
-            return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 (a SafeLoader)
-        except (OSError, yaml.YAMLError) as exc:
-            raise DepsError(f"{path}: cannot parse: {exc}") from exc
+            return strict_yaml.load(self.root / rel, _Loader)
+        except strict_yaml.StrictYAMLError as exc:
+            raise DepsError(str(exc)) from exc
 
     def global_files(self) -> list[str]:
         """Files every playbook depends on: configuration, inventory, controller code."""

@@ -43,9 +43,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from sctools import REPO_ROOT
+from sctools import REPO_ROOT, strict_yaml
 
 # What a nested dockerd needs: molecule's nested-docker platform, defined
 # once for both (see nested_docker_args).
@@ -129,9 +127,9 @@ class Fleet:
 def load_fleet(path: Path = INVENTORY) -> Fleet:
     """Parse and validate the local inventory; errors name file and field."""
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise FleetError(f"{path}: cannot read: {exc}", 2) from exc
+        data = strict_yaml.load(path)
+    except strict_yaml.StrictYAMLError as exc:
+        raise FleetError(str(exc), 2) from exc
     group = (data or {}).get("all") or {}
     variables = group.get("vars") or {}
 
@@ -265,11 +263,15 @@ def nested_docker_args(path: Path = NESTED_DOCKER_CONFIG) -> list[str]:
     lives long and restarts, and keeps its images over that, out of RAM.
     """
     try:
-        platform = yaml.safe_load(path.read_text())["platforms"][0]
+        data = strict_yaml.load(path)
+    except strict_yaml.StrictYAMLError as exc:
+        raise FleetError(str(exc), 2) from exc
+    try:
+        platform = data["platforms"][0]
         args = [f"--cap-add={cap}" for cap in platform["capabilities"]]
         args += [f"--security-opt={opt}" for opt in platform["security_opts"]]
         mounts = [entry.split(":")[0] for entry in platform["tmpfs"]]
-    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as exc:
+    except (KeyError, IndexError, TypeError) as exc:
         raise FleetError(
             f"{path}: no usable platforms[0] (capabilities, security_opts, tmpfs): {exc!r}", 2
         ) from exc

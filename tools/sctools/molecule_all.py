@@ -18,7 +18,8 @@ Other commands keep their instances, so they use the default registry
 that outlives the run.
 
 Exit codes: 0 every scenario passed; 1 at least one failed;
-2 bad usage (unknown role, no scenario found).
+2 bad usage (unknown role, no scenario found, a YAML file that cannot be
+parsed).
 """
 
 from __future__ import annotations
@@ -37,10 +38,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from sctools import REPO_ROOT, buildset_registry
-from sctools.ansible_deps import Analyzer, Deps
+from sctools.ansible_deps import Analyzer, Deps, DepsError
 
 ROLES_DIR = REPO_ROOT / "roles"
 LOG_DIR = REPO_ROOT / ".tox" / "molecule-logs"
@@ -86,7 +85,7 @@ def describe(role: str, analyzer: Analyzer) -> Scenario:
     deps = analyzer.scenario_deps(f"roles/{role}")
     images: set[str] | None = None
     for path in sorted(directory.glob("*.y*ml")):
-        plays = yaml.safe_load(path.read_text())
+        plays = analyzer.load_yaml(str(path.relative_to(analyzer.root)))
         for play in plays if isinstance(plays, list) else []:
             target = (
                 next((v for k, v in play.items() if k in IMPORT_PLAYBOOK), None)
@@ -356,7 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     start = time.monotonic()
     analyzer = Analyzer(REPO_ROOT)
-    scenarios = longest_first([describe(role, analyzer) for role in roles])
+    try:
+        scenarios = longest_first([describe(role, analyzer) for role in roles])
+    except DepsError as exc:  # a file of a scenario or of a role it applies
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     results: list[Result] = []
     # SIGTERM (a CI timeout, tox stopped) cleans up as Ctrl-C does.
     signal.signal(signal.SIGTERM, interrupt)

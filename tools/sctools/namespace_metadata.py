@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
+from sctools import strict_yaml
 
 INFRA_FILE = "_infra.yaml"
 # What namespaces/ may hold besides the metadata files, unread. Anything else
@@ -119,12 +119,12 @@ class Problem:
     file: str
     field: str
     message: str
+    line: int | None = None  # known for YAML errors only
 
     def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
         return (
-            f"{self.file}: {self.field}: {self.message}"
-            if self.field
-            else (f"{self.file}: {self.message}")
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
         )
 
 
@@ -194,44 +194,12 @@ class Metadata:
 
 # --- YAML -----------------------------------------------------------------
 
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe loader that refuses duplicate keys (PyYAML keeps the last silently)."""
-
-
-def _construct_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if isinstance(key, list | dict):
-            raise yaml.constructor.ConstructorError(
-                None, None, "a key must be a string", key_node.start_mark
-            )
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"duplicate key '{key}' (first on line {seen[key]})",
-                key_node.start_mark,
-            )
-        seen[key] = line
-    return yaml.constructor.SafeConstructor.construct_mapping(loader, node, deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
 
 def _load_yaml(file: str, text: str, problems: list[Problem]) -> Any:
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        problems.append(Problem(file, "", f"YAML syntax error: {where}{reason}"))
+        return strict_yaml.load_text(text, file)
+    except strict_yaml.StrictYAMLError as exc:
+        problems.append(Problem(file, "", exc.reason, exc.line))
         return None
 
 

@@ -28,7 +28,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from sctools import REPO_ROOT
+from sctools import REPO_ROOT, strict_yaml
 from sctools.namespace_metadata import Metadata, MetadataError, is_ignored, validate_files
 from sctools.namespace_outputs import render
 
@@ -71,11 +71,13 @@ def read_namespace_dir(directory: Path) -> tuple[dict[str, str], dict[str, str]]
             elif not entry.is_file():
                 strays[entry.name] = "not a regular file"
             elif entry.name.endswith(".yaml"):
-                files[entry.name] = Path(entry.path).read_text(encoding="utf-8")
+                files[entry.name] = strict_yaml.decode(Path(entry.path).read_bytes(), entry.path)
             else:
                 files[entry.name] = ""
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise UsageError(f"{directory}: cannot read: {exc}") from exc
+    except strict_yaml.StrictYAMLError as exc:
+        raise UsageError(str(exc)) from exc
     return files, strays
 
 
@@ -111,7 +113,11 @@ def read_namespace_revision(
             elif not member.isfile():
                 strays[name] = "not a regular file"
             elif name.endswith(".yaml"):
-                files[name] = tar.extractfile(member).read().decode("utf-8", errors="replace")
+                data = tar.extractfile(member).read()
+                try:
+                    files[name] = strict_yaml.decode(data, f"{revision}:{member.name}")
+                except strict_yaml.StrictYAMLError as exc:
+                    raise UsageError(str(exc)) from exc
             else:
                 files[name] = ""
     return files, strays

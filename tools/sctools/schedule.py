@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from sctools import REPO_ROOT
+from sctools import REPO_ROOT, strict_yaml
 
 SCHEDULE_FILE = REPO_ROOT / "schedule.yaml"
 PLAYBOOK_DIR = REPO_ROOT / "playbooks"
@@ -59,9 +57,9 @@ class Schedule:
 def load_schedule(path: Path = SCHEDULE_FILE, playbook_dir: Path | None = None) -> Schedule:
     where = str(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScheduleError(f"{where}: cannot read: {exc}") from exc
+        data = strict_yaml.load(path)
+    except strict_yaml.StrictYAMLError as exc:
+        raise ScheduleError(str(exc)) from exc
     if not isinstance(data, dict) or set(data) != {"playbooks"}:
         raise ScheduleError(f"{where}: the top level must be a mapping with only 'playbooks'")
     entries = data["playbooks"]
