@@ -15,7 +15,17 @@ import pytest
 import yaml
 
 from sctools import namespaces
-from sctools.namespace_metadata import MetadataError, validate_files
+from sctools.namespace_metadata import (
+    BRANCH_NAME,
+    CONNECTION_NAME,
+    GROUP_NAME,
+    MEMBER_NAME,
+    NAMESPACE_NAME,
+    PROJECT_NAME,
+    TENANT_NAME,
+    MetadataError,
+    validate_files,
+)
 from sctools.namespace_outputs import git_config_value, render
 
 INFRA = {
@@ -742,3 +752,86 @@ def test_a_namespace_in_a_subdirectory_of_a_revision_is_an_error(tmp_path, capsy
     code, output = run(capsys, "diff", "--namespaces", str(meta), "--against", "HEAD")
     assert code == namespaces.EXIT_INVALID, output
     assert "HEAD:namespaces/old: is a directory" in output
+
+
+# --- Names are matched whole: a trailing newline is not a valid name ---------------
+
+
+def _rename_key(path: list, new: str):
+    def change(data):
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[new] = node.pop(path[-1])
+
+    return change
+
+
+# `$` matches before a trailing newline: each of these passed every check
+# and the name went, newline included, into ACL file names and group lines.
+NEWLINE_NAMES = {
+    "namespace name": (
+        _set(["beta.yaml", "name"], "beta\n"), "beta.yaml", "name", "namespace name",
+    ),
+    "project name": (
+        _both(
+            _rename_key(["beta.yaml", "projects", "beta/two"], "beta/two\n"),
+            _set(["beta.yaml", "tenant", "untrusted-projects"], ["beta/docs"]),
+        ),
+        "beta.yaml", "projects.beta/two\n", "project name",
+    ),
+    "group name": (
+        _rename_key(["beta.yaml", "groups", "beta-docs"], "beta-docs\n"),
+        "beta.yaml", "groups.beta-docs\n", "group name",
+    ),
+    "approver group": (
+        _set(["beta.yaml", "projects", "beta/docs", "approvers"], ["beta-docs\n"]),
+        "beta.yaml", "projects.beta/docs.approvers[0]", "group name",
+    ),
+    "member": (
+        _set(["beta.yaml", "groups", "beta-docs", "members"], ["bob\n"]),
+        "beta.yaml", "groups.beta-docs.members[0]", "account name",
+    ),
+    "default branch": (
+        _set(["beta.yaml", "projects", "beta/two", "default-branch"], "main\n"),
+        "beta.yaml", "projects.beta/two.default-branch", "branch name",
+    ),
+    "tenant name": (
+        _set(["beta.yaml", "tenant", "name"], "beta\n"), "beta.yaml", "tenant.name", "tenant name",
+    ),
+    "tenant project": (
+        _set(["beta.yaml", "tenant", "untrusted-projects", 0], "beta/two\n"),
+        "beta.yaml", "tenant.untrusted-projects[0]", "project name",
+    ),
+    "Zuul connection": (
+        _set(["_infra.yaml", "zuul-connection"], "gerrit\n"),
+        "_infra.yaml", "zuul-connection", "Zuul connection name",
+    ),
+    "admin group": (
+        _set(["_infra.yaml", "admin-group", "name"], "infra-root\n"),
+        "_infra.yaml", "admin-group", "group name",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "file", "field", "what"), NEWLINE_NAMES.values(),
+                         ids=list(NEWLINE_NAMES))  # fmt: skip
+def test_a_name_ending_in_a_newline_is_rejected(good_build, capsys, change, file, field, what):
+    meta, out = good_build
+    before = snapshot(out)
+    write_metadata(meta, mutated(change))
+    code, output = build(meta, out, capsys)
+    assert code == namespaces.EXIT_INVALID, output
+    assert f"{meta}/{file}: {field}: " in output
+    assert f"\\n' is not a valid {what}" in output  # the newline shown, as \n
+    assert snapshot(out) == before
+
+
+def test_no_name_pattern_accepts_a_trailing_newline_even_with_match():
+    valid = {
+        NAMESPACE_NAME: "beta", PROJECT_NAME: "beta/two", GROUP_NAME: "beta-core",
+        MEMBER_NAME: "bob", BRANCH_NAME: "main", TENANT_NAME: "beta", CONNECTION_NAME: "gerrit",
+    }  # fmt: skip
+    for pattern, name in valid.items():
+        assert pattern.match(name) and pattern.fullmatch(name), pattern.pattern
+        assert not pattern.match(name + "\n"), pattern.pattern

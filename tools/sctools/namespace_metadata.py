@@ -27,16 +27,19 @@ _LAYOUT = (
     f"({', '.join(IGNORED_FILES)} and hidden files are ignored)"
 )
 
-NAMESPACE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+# Names are matched whole (_Fields.string uses fullmatch) and anchored with
+# \A...\Z, never ^...$: `$` also matches before a trailing newline, so
+# "alpha-core\n" would pass and end up in ACL file names and group lines.
+NAMESPACE_NAME = re.compile(r"\A[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 # A Gerrit project: <namespace>/<path>, segments of letters, digits, . _ -
 # that start with a letter or digit and do not end with a dot; no ".git" end.
 _SEGMENT = r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9_-])?"
-PROJECT_NAME = re.compile(rf"^(?!.*\.git$){_SEGMENT}(/{_SEGMENT})+$")
-GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-MEMBER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
-BRANCH_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9_-])?$")
-TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-CONNECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+PROJECT_NAME = re.compile(rf"\A(?!.*\.git\Z){_SEGMENT}(/{_SEGMENT})+\Z")
+GROUP_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+MEMBER_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._@+-]*\Z")
+BRANCH_NAME = re.compile(r"\A[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9_-])?\Z")
+TENANT_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+CONNECTION_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 # Zuul 14's tenant attributes a namespace may set (zuul/configloader.py,
 # TenantParser.getSchema), with the type each takes. `name` and `source`
@@ -244,8 +247,8 @@ class _Fields:
         if not isinstance(value, str) or not value.strip():
             self.error(where, f"must be a non-empty string, not {_kind(value)}")
             return None
-        if pattern is not None and not pattern.match(value):
-            self.error(where, f"'{value}' is not a valid {what}")
+        if pattern is not None and not pattern.fullmatch(value):
+            self.error(where, f"{value!r} is not a valid {what}")  # repr: shows a newline
             return None
         return value
 
