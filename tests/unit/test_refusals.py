@@ -1,5 +1,7 @@
 """sctools.refusals against a tiny role on localhost (check mode: nothing is written)."""
 
+import sys
+
 import pytest
 
 from sctools.refusals import ACCEPTED, refusals
@@ -30,9 +32,14 @@ def roles(tmp_path, monkeypatch):
     (tmp_path / "roles" / "demo" / "defaults").mkdir()
     (tmp_path / "roles" / "demo" / "defaults" / "main.yml").write_text("demo_items: [1]\n")
     inventory = tmp_path / "hosts.yaml"
-    inventory.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+    inventory.write_text(
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {sys.executable}\n"
+    )
     monkeypatch.setenv("MOLECULE_INVENTORY_FILE", str(inventory))
     monkeypatch.setenv("ANSIBLE_STRATEGY", "linear")
+    # Not the shared fact cache: other tests' localhost facts live there.
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN", "memory")
     return tmp_path
 
 
