@@ -18,13 +18,15 @@ import subprocess
 import time
 
 import pytest
-from fleet_helpers import BRIDGE, MANAGED, on, tcp_connects
+from fleet_helpers import BRIDGE, HOSTS, MANAGED, on, tcp_connects
 
 from sctools import fleet as fleet_tool
 
 OTHERS = [h for h in MANAGED if h != BRIDGE]
 OUTSIDER = OTHERS[-1]  # a host that is not bridge, probing the others
 TARGETS = [h for h in OTHERS if h != OUTSIDER]
+# The infra roots' laptop: site_operator_ssh_sources in inventory/local.
+OPERATOR = HOSTS["standins01.fleet.test"]
 
 
 def test_second_deploy_converges_with_no_changes(deployed):
@@ -50,6 +52,19 @@ def test_ssh_is_closed_to_hosts_other_than_bridge(deployed, host, family):
     address = getattr(host, family)
     assert tcp_connects(BRIDGE, address, 22), "bridge must always reach ssh"
     assert not tcp_connects(OUTSIDER, address, 22), f"{OUTSIDER.name} reached ssh"
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_bridge_ssh_is_open_to_the_operators_only(deployed, family):
+    address = getattr(BRIDGE, family)
+    assert tcp_connects(OPERATOR, address, 22), "the operators must reach bridge"
+    assert not tcp_connects(OUTSIDER, address, 22), f"{OUTSIDER.name} reached bridge"
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_operators_reach_other_hosts_only_through_bridge(deployed, family):
+    target = TARGETS[0]
+    assert not tcp_connects(OPERATOR, getattr(target, family), 22), f"ssh to {target.name}"
 
 
 @pytest.mark.parametrize("host", MANAGED, ids=lambda h: h.name)
