@@ -1,0 +1,54 @@
+"""Values that would damage the host are refused before the role changes anything.
+
+Every case runs the whole role in check mode (sctools.refusals), on one
+instance: the guards are the same on both releases.
+"""
+
+import pytest
+
+from sctools.refusals import refusals
+
+CASES = {
+    "hostname with a newline": {"base_server_hostname": "srv.example.org\n"},
+    "hostname with a space": {"base_server_hostname": "srv example.org"},
+    "hostname read as an option": {"base_server_hostname": "-F"},
+    "packages as a string": {"base_server_packages": "curl,less"},
+    "package read as an option": {"base_server_packages": ["curl", "--purge"]},
+    "ntp servers as a string": {"base_server_ntp_servers": "0.debian.pool.ntp.org"},
+    "no ntp servers": {"base_server_ntp_servers": []},
+    "ntp server with a directive": {"base_server_ntp_servers": ["127.0.0.1 iburst\nallow all"]},
+    "journal size 0": {"base_server_journald_system_max_use": "0"},
+    "journal size not a size": {"base_server_journald_system_max_use": "lots"},
+    "retention not a time span": {"base_server_journald_max_retention": "1 fortnight"},
+    "mail breaking out of its quotes": {
+        "base_server_unattended_upgrades_mail": 'root"; APT::Periodic::Unattended-Upgrade "0'
+    },
+    "time zone escaping": {"base_server_timezone": "../../../etc/passwd"},
+    "time zone unknown": {"base_server_timezone": "Mars/Olympus_Mons"},
+    "time zone a directory": {"base_server_timezone": "Europe"},
+}
+
+
+def variable(case: str) -> str:
+    """The variable each refusal must name: the one its case sets."""
+    return next(iter(CASES[case]))
+
+
+@pytest.fixture(scope="module")
+def outcome(host):
+    if not host.backend.get_hostname().endswith("-bookworm"):
+        pytest.skip("guards are checked on the bookworm instance")
+    return refusals(host.backend.get_hostname(), "base_server", CASES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
+    assert variable(case) in outcome.messages[case]
+
+
+def test_nothing_changed_or_would_have(outcome, host):
+    assert outcome.changed == 0, outcome.output[-3000:]
+    assert host.check_output("readlink /etc/localtime") == "/usr/share/zoneinfo/UTC"
+    assert host.check_output("hostname") == "srv-bookworm"
+    assert "allow all" not in host.file("/etc/chrony/chrony.conf").content_string
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in host.check_output("apt-config dump")
