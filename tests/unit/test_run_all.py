@@ -33,6 +33,10 @@ class Bench:
             for name, (deps, timeout, owner) in playbooks.items()
         }
         (self.tmp / "schedule.yaml").write_text(json.dumps({"playbooks": entries}))
+        # run-all checks that each playbook exists; the fake never reads it.
+        (self.tmp / "playbooks").mkdir(exist_ok=True)
+        for name in playbooks:
+            (self.tmp / "playbooks" / f"{name}.yaml").write_text("[]\n")
 
     def plan(self, plan: dict) -> None:
         self.plan_file.write_text(json.dumps({f"playbooks/{k}.yaml": v for k, v in plan.items()}))
@@ -317,6 +321,104 @@ def test_malformed_schedule_is_a_usage_error_naming_the_file(bench, capsys):
     assert bench.run() == run_all.EXIT_USAGE
     err = capsys.readouterr().err
     assert "schedule.yaml: playbooks.a.timeout" in err
+
+
+def usage_error(bench, capsys, *extra: str) -> str:
+    """Run, expecting exit 2 with one line on stderr and no playbook run; that line."""
+    assert bench.run(*extra) == run_all.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("run-all: error: ")
+    assert bench.calls_made() == []
+    return err
+
+
+def test_a_lock_file_that_is_a_directory_is_a_usage_error(bench, capsys):
+    bench.schedule({"a": ([], 30, "cron")})
+    (bench.tmp / "run-all.lock").mkdir()
+    err = usage_error(bench, capsys)
+    assert f"--lock-file {bench.tmp / 'run-all.lock'}: Is a directory" in err
+
+
+@pytest.mark.parametrize("kind", ["a file", "under a file", "read-only"])
+def test_a_log_dir_that_cannot_be_written_is_a_usage_error(bench, capsys, kind):
+    bench.schedule({"a": ([], 30, "cron")})
+    log_dir = bench.tmp / "logs"
+    if kind == "a file":
+        log_dir.write_text("")
+    elif kind == "under a file":
+        (bench.tmp / "file").write_text("")
+        log_dir = bench.tmp / "file" / "logs"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into a read-only directory")
+        log_dir.mkdir()
+        log_dir.chmod(0o555)
+    err = usage_error(bench, capsys, "--log-dir", str(log_dir))
+    assert f"--log-dir {log_dir}: cannot write a run directory there" in err
+    # The lock is free again.
+    assert run_all.Lock(bench.tmp / "run-all.lock").acquire() is None
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        ("no-such-ansible-playbook", "'no-such-ansible-playbook' is not in PATH"),
+        ("/nonexistent/ansible-playbook", "'/nonexistent/ansible-playbook' is not an executable"),
+        (__file__, "is not an executable file"),  # exists, not executable
+        ("", "is empty"),
+    ],
+)
+def test_a_missing_ansible_playbook_is_a_usage_error(bench, capsys, command, said):
+    bench.schedule({"a": ([], 30, "cron")})
+    err = usage_error(bench, capsys, "--ansible-playbook", command)
+    assert "--ansible-playbook: " in err and said in err
+
+
+def test_a_relative_ansible_playbook_is_found_from_the_checkout(bench):
+    bench.schedule({"a": ([], 30, "cron")})
+    wrapper = bench.tmp / "venv" / "bin" / "ansible-playbook"
+    wrapper.parent.mkdir(parents=True)
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE} "$@"\n')
+    wrapper.chmod(0o755)
+    assert bench.run("--ansible-playbook", "venv/bin/ansible-playbook") == run_all.EXIT_OK
+
+
+def test_a_missing_playbook_file_is_found_when_the_schedule_is_loaded(bench, capsys):
+    bench.schedule({"base": ([], 30, "cron"), "ghost": (["base"], 30, "cron")})
+    (bench.tmp / "playbooks" / "ghost.yaml").unlink()
+    err = usage_error(bench, capsys)
+    assert f"{bench.tmp / 'schedule.yaml'}: playbooks.ghost: " in err
+    assert f"{bench.tmp / 'playbooks' / 'ghost.yaml'} does not exist" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("../x", "leaves playbooks/"),
+        ("/etc/x", "leaves playbooks/"),
+        ("a/../../x", "leaves playbooks/"),
+        ("1", "not a string"),
+    ],
+)
+def test_a_playbook_name_that_is_not_a_file_of_playbooks_is_a_usage_error(
+    bench, capsys, name, said
+):
+    key = name if name == "1" else json.dumps(name)
+    (bench.tmp / "schedule.yaml").write_text(
+        f"playbooks:\n  {key}: {{depends_on: [], timeout: 30, owner: cron}}\n"
+    )
+    (bench.tmp / "x.yaml").write_text("[]\n")  # ../x from playbooks/ exists: still refused
+    err = usage_error(bench, capsys)
+    assert f"{bench.tmp / 'schedule.yaml'}" in err and said in err
+
+
+def test_a_schedule_that_is_not_utf8_is_a_usage_error(bench, capsys):
+    (bench.tmp / "schedule.yaml").write_bytes(
+        b"playbooks:\n  a: {depends_on: [], timeout: 30, owner: cron, description: caf\xe9}\n"
+    )
+    err = usage_error(bench, capsys)
+    assert f"{bench.tmp / 'schedule.yaml'}" in err and "UTF-8" in err
 
 
 def test_limit_pattern():

@@ -52,6 +52,43 @@ def test_missing_playbook_file_is_reported(tmp_path):
         schedule.load_schedule(path, playbook_dir=tmp_path)
 
 
+@pytest.mark.parametrize("name", ["../x", "/etc/x", "a/../../x", "a/../b", ".."])
+def test_a_playbook_name_that_leaves_playbooks_is_refused(tmp_path, name):
+    """run-all runs playbooks/<name>.yaml: no name may lead out of there."""
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "x.yaml").write_text("[]\n")  # ../x exists: refused all the same
+    entry = "{depends_on: [], timeout: 1, owner: cron}"
+    path = write(tmp_path, f'playbooks:\n  "{name}": {entry}\n')
+    with pytest.raises(schedule.ScheduleError) as error:
+        schedule.load_schedule(path, playbook_dir=tmp_path / "playbooks")
+    assert str(error.value).startswith(f"{path}: playbooks: the name ")
+    assert "leaves playbooks/" in str(error.value)
+
+
+def test_a_playbook_name_in_a_subdirectory_of_playbooks_is_accepted(tmp_path):
+    (tmp_path / "playbooks" / "a").mkdir(parents=True)
+    (tmp_path / "playbooks" / "a" / "b.yaml").write_text("[]\n")
+    path = write(tmp_path, "playbooks:\n  a/b: {depends_on: [], timeout: 1, owner: cron}\n")
+    assert list(schedule.load_schedule(path, playbook_dir=tmp_path / "playbooks").playbooks) == [
+        "a/b"
+    ]
+
+
+@pytest.mark.parametrize("key", ['""', '"a\\0b"'])
+def test_a_playbook_name_that_cannot_be_a_file_name_is_refused(tmp_path, key):
+    path = write(tmp_path, f"playbooks:\n  {key}: {{depends_on: [], timeout: 1, owner: cron}}\n")
+    with pytest.raises(schedule.ScheduleError, match="cannot be a file name"):
+        schedule.load_schedule(path)
+
+
+@pytest.mark.parametrize("key", ["1", "null", "yes", "[a]"])
+def test_a_playbook_name_that_is_not_a_string_is_refused(tmp_path, key):
+    path = write(tmp_path, f"playbooks:\n  {key}: {{depends_on: [], timeout: 1, owner: cron}}\n")
+    with pytest.raises(schedule.ScheduleError) as error:
+        schedule.load_schedule(path)
+    assert str(error.value).startswith(str(path)) and "not a string" in str(error.value)
+
+
 def test_order_respects_dependencies():
     s = schedule.Schedule({
         n: schedule.Playbook(n, "", tuple(d), 1, "cron")

@@ -56,6 +56,8 @@ class Bridge:
         (self.checkout / "schedule.yaml").write_text(
             "playbooks:\n  demo: {depends_on: [], timeout: 60, owner: zuul}\n"
         )
+        (self.checkout / "playbooks").mkdir()
+        (self.checkout / "playbooks" / "demo.yaml").write_text("[]\n")  # the fake never reads it
         venv = base / "venv" / "bin"
         executable(venv / "python", f'#!/bin/sh\nexec {sys.executable} "$@"\n')
         executable(venv / "ansible-playbook", f'#!/bin/sh\nexec {sys.executable} {FAKE} "$@"\n')

@@ -8,6 +8,10 @@ overlap (a lock file names the holder); an emergency-stop file makes run-all
 do nothing and say why. Hosts in the `disabled` group are excluded by every
 playbook's host pattern.
 
+The playbooks are playbooks/<name>.yaml beside the schedule (each must
+exist when the schedule is loaded) and ansible-playbook runs in the
+schedule's directory: the checkout, for the default schedule.
+
 Each run writes, under --log-dir/<run id>/, one log per playbook and
 report.json (per playbook: start, duration, status, and per host ok,
 changed, failed, unreachable); older runs beyond --keep-runs are deleted.
@@ -17,7 +21,9 @@ for node-exporter's textfile collector.
 Exit codes:
   0  every playbook succeeded on every host
   1  a playbook failed (on some or all hosts), timed out or was skipped
-  2  bad usage or a malformed schedule
+  2  bad usage or a malformed schedule, or what the run needs is missing
+     (a scheduled playbook's file, ansible-playbook, a usable lock file or
+     log directory): found before any playbook runs
   3  another run holds the lock (its pid and start time are printed)
   4  the emergency stop is on: anything at the stop path (a file, whose
      content is the reason, but also a dangling symlink, a directory or a
@@ -199,6 +205,7 @@ class Progress:
 @dataclass
 class Options:
     ansible_playbook: list[str]
+    root: Path  # where ansible-playbook runs: the schedule's checkout
     inventories: list[str]
     limit: str | None
     check: bool
@@ -246,7 +253,7 @@ def run_playbook(
         out.flush()
         proc = subprocess.Popen(
             command,
-            cwd=REPO_ROOT,
+            cwd=options.root,
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -419,7 +426,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--schedule",
         type=Path,
         default=REPO_ROOT / "schedule.yaml",
-        help="the schedule file (default: schedule.yaml of this checkout)",
+        help="the schedule file (default: schedule.yaml of this checkout); its playbooks "
+        "are playbooks/<name>.yaml beside it, run from its directory",
     )
     parser.add_argument(
         "-i",
@@ -520,27 +528,55 @@ def print_plan(schedule: Schedule, names: list[str]) -> None:
         print(f"{name:<24} {p.owner:<6} {p.timeout:>8}  {', '.join(p.depends_on) or '-'}")
 
 
+def command_problem(command: list[str], cwd: Path) -> str | None:
+    """Why the ansible-playbook command cannot be started from cwd, or None."""
+    if not command:
+        return "is empty"
+    program = command[0]
+    if "/" not in program:
+        return None if shutil.which(program) else f"'{program}' is not in PATH"
+    # Popen looks a relative path up from its cwd, not from ours.
+    path = cwd / program
+    if not path.is_file() or not os.access(path, os.X_OK):
+        return f"'{program}' is not an executable file"
+    return None
+
+
+def make_run_dir(log_dir: Path) -> tuple[str, Path]:
+    """A new run directory under log_dir: its run id and path."""
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    run_dir = log_dir / run_id
+    run_dir.mkdir(parents=True)
+    return run_id, run_dir
+
+
+def usage_error(message: str) -> int:
+    print(f"run-all: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    root = args.schedule.absolute().parent
     try:
-        schedule = load_schedule(args.schedule)
+        schedule = load_schedule(args.schedule, playbook_dir=root / "playbooks")
         names = select(schedule, args)
     except ScheduleError as exc:
-        print(f"run-all: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error(str(exc))
     if args.jobs < 1:
-        print("run-all: error: --jobs must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("--jobs must be at least 1")
     if args.list:
         print_plan(schedule, names)
         return EXIT_OK
     if not names:
-        print("run-all: error: no playbook selected", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_error("no playbook selected")
+    problem = command_problem(args.ansible_playbook.split(), root)
+    if problem:
+        return usage_error(f"--ansible-playbook: {problem}")
     stopped = stop_reason(args.stop_file)
     if stopped:
         print(f"run-all: emergency stop: {stopped}", file=sys.stderr)
@@ -550,22 +586,37 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     lock = Lock(args.lock_file)
-    holder = lock.acquire()
+    try:
+        holder = lock.acquire()
+    except OSError as exc:
+        return usage_error(f"--lock-file {args.lock_file}: {exc.strerror or exc}")
     if holder:
         print(f"run-all: another run holds {args.lock_file} ({holder}); exiting", file=sys.stderr)
         return EXIT_LOCKED
     try:
-        return run(schedule, names, args)
+        try:
+            run_id, run_dir = make_run_dir(args.log_dir)
+        except OSError as exc:
+            return usage_error(
+                f"--log-dir {args.log_dir}: cannot write a run directory there "
+                f"({exc.strerror or exc})"
+            )
+        return run(schedule, names, args, root, run_id, run_dir)
     finally:
         lock.release()
 
 
-def run(schedule: Schedule, names: list[str], args: argparse.Namespace) -> int:
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    run_dir = args.log_dir / run_id
-    run_dir.mkdir(parents=True)
+def run(
+    schedule: Schedule,
+    names: list[str],
+    args: argparse.Namespace,
+    root: Path,
+    run_id: str,
+    run_dir: Path,
+) -> int:
     options = Options(
         ansible_playbook=args.ansible_playbook.split(),
+        root=root,
         inventories=args.inventory,
         limit=args.limit,
         check=args.check,

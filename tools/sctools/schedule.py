@@ -67,6 +67,9 @@ def load_schedule(path: Path = SCHEDULE_FILE, playbook_dir: Path | None = None) 
         raise ScheduleError(f"{where}: playbooks: must be a non-empty mapping")
     playbooks = {}
     for name, entry in entries.items():
+        problem = _name_problem(name)
+        if problem:
+            raise ScheduleError(f"{where}: playbooks: {problem}")
         field = f"playbooks.{name}"
         if not isinstance(entry, dict):
             raise ScheduleError(f"{where}: {field}: must be a mapping")
@@ -107,6 +110,22 @@ def load_schedule(path: Path = SCHEDULE_FILE, playbook_dir: Path | None = None) 
                     f"{where}: playbooks.{name}: {playbook_dir / (name + '.yaml')} does not exist"
                 )
     return Schedule(playbooks)
+
+
+def _name_problem(name: object) -> str | None:
+    """Why a name cannot be a playbook of playbooks/ (None if it can).
+
+    run-all runs playbooks/<name>.yaml: a name that leads out of there
+    would run a file nobody scheduled.
+    """
+    if not isinstance(name, str):
+        return f"the name {name!r} is not a string (quote it)"
+    if not name or "\0" in name:
+        return f"the name {name!r} cannot be a file name"
+    # No '..' at all, not only where it would lead out: simpler to check and to read.
+    if name.startswith("/") or ".." in name.split("/"):
+        return f"the name {name!r} leaves playbooks/ (an absolute path or a '..')"
+    return None
 
 
 def _check_cycles(where: str, playbooks: dict[str, Playbook]) -> None:
