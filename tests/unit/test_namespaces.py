@@ -835,3 +835,60 @@ def test_no_name_pattern_accepts_a_trailing_newline_even_with_match():
     for pattern, name in valid.items():
         assert pattern.match(name) and pattern.fullmatch(name), pattern.pattern
         assert not pattern.match(name + "\n"), pattern.pattern
+
+
+# --- validate checks everything build needs: file names that fit --------------------
+
+
+def _approved_by(*lengths: int):
+    """beta/docs approved by new beta groups of these name lengths."""
+    groups = [f"g{i}".ljust(n, "x") for i, n in enumerate(lengths)]
+
+    def change(data):
+        beta = data["beta.yaml"]
+        for group in groups:
+            beta["groups"][group] = {"members": ["bob"]}
+        beta["projects"]["beta/docs"]["approvers"] = groups
+
+    return change
+
+
+def _namespace_approvers(length: int):
+    def change(data):
+        beta = data["beta.yaml"]
+        group = "core".ljust(length, "x")
+        beta["groups"][group] = beta["groups"].pop("beta-core")
+        beta["approvers"] = group
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "size"),
+    [
+        (_approved_by(128, 128), "projects.beta/docs.approvers", 128 + 1 + 128 + len(".config")),
+        (_namespace_approvers(249), "approvers", 249 + len(".config")),
+    ],
+    ids=["project approvers", "namespace approvers"],
+)
+def test_validate_refuses_what_build_could_not_write(good_build, capsys, change, field, size):
+    meta, out = good_build
+    before = snapshot(out)
+    write_metadata(meta, mutated(change))
+    code, output = run(capsys, "validate", "--namespaces", str(meta))
+    assert code == namespaces.EXIT_INVALID, output
+    assert f"{meta}/beta.yaml: {field}: the ACL file 'gerrit/acls/beta/" in output
+    assert f"has a {size}-byte name; file systems allow 255" in output
+    code, output = build(meta, out, capsys)
+    assert code == namespaces.EXIT_INVALID, output
+    assert snapshot(out) == before
+
+
+def test_the_longest_acl_file_name_validate_accepts_is_built(good_build, capsys):
+    meta, out = good_build
+    write_metadata(meta, mutated(_approved_by(124, 123)))  # 124 + 1 + 123 + 7 = 255 bytes
+    assert run(capsys, "validate", "--namespaces", str(meta))[0] == 0
+    code, output = build(meta, out, capsys)
+    assert code == 0, output
+    names = [p.name for p in (out / "gerrit/acls/beta").iterdir()]
+    assert max(len(n.encode()) for n in names) == 255

@@ -22,7 +22,15 @@ from __future__ import annotations
 
 import yaml
 
-from sctools.namespace_metadata import TRUST_KINDS, Metadata, Project, TenantProject
+from sctools.namespace_metadata import (
+    TRUST_KINDS,
+    Metadata,
+    MetadataError,
+    Problem,
+    Project,
+    TenantProject,
+    validate_files,
+)
 
 MAIN_YAML = "zuul/main.yaml"
 PROJECTS_YAML = "gerrit/projects.yaml"
@@ -38,6 +46,25 @@ GENERATED = (
     "Do not edit: change the namespace metadata instead (docs/namespaces.md).",
 )
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# The longest file name (one path component, in bytes) that ext4, xfs, btrfs
+# and tmpfs accept (NAME_MAX); a longer one fails the build with
+# ENAMETOOLONG, so validation refuses it (check_output_paths).
+NAME_MAX = 255
+
+
+def validate(
+    files: dict[str, str], prefix: str = "namespaces/", strays: dict[str, str] | None = None
+) -> Metadata:
+    """validate_files, then the checks only the outputs can make: all that build needs.
+
+    The output checks run on valid metadata only (they need it whole), so
+    their problems come after the others are fixed.
+    """
+    meta = validate_files(files, prefix, strays)
+    problems = check_output_paths(meta)
+    if problems:
+        raise MetadataError(problems)
+    return meta
 
 
 def render(meta: Metadata) -> dict[str, str]:
@@ -47,10 +74,8 @@ def render(meta: Metadata) -> dict[str, str]:
         PROJECTS_YAML: projects_yaml(meta),
         GROUPS_YAML: groups_yaml(meta),
     }
-    for project in meta.projects.values():
-        path = acl_path(meta, project)
-        if path not in files:
-            files[path] = project_config(meta, project)
+    for path, project in acl_files(meta).items():
+        files[path] = project_config(meta, project)
     return dict(sorted(files.items()))
 
 
@@ -61,6 +86,41 @@ def acl_path(meta: Metadata, project: Project) -> str:
     if project.name == meta.infra.metadata_project:
         return METADATA_ACL
     return f"{ACL_DIR}/{project.namespace}/{'+'.join(sorted(project.approvers))}.config"
+
+
+def acl_files(meta: Metadata) -> dict[str, Project]:
+    """Each ACL file -> the first project (by name) that uses it; render writes these."""
+    files: dict[str, Project] = {}
+    for project in meta.projects.values():
+        files.setdefault(acl_path(meta, project), project)
+    return files
+
+
+def check_output_paths(meta: Metadata) -> list[Problem]:
+    """A problem for each file build would fail to create: a name over NAME_MAX bytes.
+
+    Derived from acl_files(), the very names render() writes, so validate
+    passes exactly when build can write every file.
+    """
+    problems = []
+    fixed = {MAIN_YAML: None, PROJECTS_YAML: None, GROUPS_YAML: None}
+    for path, project in {**fixed, **acl_files(meta)}.items():
+        long = [part for part in path.split("/") if len(part.encode()) > NAME_MAX]
+        if not long:
+            continue
+        if project is None:  # pragma: no cover - fixed names are short
+            problems.append(Problem(path, "", f"file name longer than {NAME_MAX} bytes"))
+            continue
+        ns = meta.namespaces[project.namespace]
+        inherited = project.approvers == (ns.approvers,)
+        where = "approvers" if inherited else f"projects.{project.name}.approvers"
+        message = (
+            f"the ACL file {path!r} (approvers {', '.join(sorted(project.approvers))}) "
+            f"has a {len(long[0].encode())}-byte name; file systems allow {NAME_MAX}: "
+            "use fewer or shorter group names"
+        )
+        problems.append(Problem(ns.file, where, message))
+    return problems
 
 
 def _yaml(data: object) -> str:

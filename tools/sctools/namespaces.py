@@ -29,8 +29,8 @@ import tempfile
 from pathlib import Path
 
 from sctools import REPO_ROOT, strict_yaml
-from sctools.namespace_metadata import Metadata, MetadataError, is_ignored, validate_files
-from sctools.namespace_outputs import render
+from sctools.namespace_metadata import Metadata, MetadataError, is_ignored
+from sctools.namespace_outputs import render, validate
 
 NAMESPACES_DIR = REPO_ROOT / "namespaces"
 # Marks a directory written by `build`: only such a directory is replaced.
@@ -48,12 +48,12 @@ class UsageError(Exception):
 
 
 def read_namespace_dir(directory: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Every entry of a metadata directory, for validate_files: (files, strays).
+    """Every entry of a metadata directory, for validate(): (files, strays).
 
     files: each regular file, bare name -> text (only *.yaml files are read:
     the others are errors whatever they hold); strays: the other entries,
     name -> what it is. Ignored names (README.md, hidden) are left out.
-    Nothing else is skipped: validate_files reports every name that is not
+    Nothing else is skipped: validation reports every name that is not
     a metadata file, so no namespace vanishes from the build unnoticed.
     """
     if not directory.is_dir():
@@ -218,7 +218,7 @@ def diff_outputs(old: dict[str, str], new: dict[str, str], old_label: str, new_l
 
 def load(directory: Path) -> Metadata:
     files, strays = read_namespace_dir(directory)
-    return validate_files(files, prefix=f"{directory}/", strays=strays)
+    return validate(files, prefix=f"{directory}/", strays=strays)
 
 
 def _summary(meta: Metadata) -> str:
@@ -251,7 +251,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.against is not None:
         files, strays = read_namespace_revision(args.namespaces, args.against)
         prefix = f"{args.against}:{args.namespaces.name}/"
-        old = render(validate_files(files, prefix, strays)) if files or strays else {}
+        old = render(validate(files, prefix, strays)) if files or strays else {}
         old_label = f"revision {args.against}"
     else:
         old = read_output_dir(args.out)
