@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -444,3 +447,113 @@ def test_sigterm_stops_the_running_playbook_and_still_reports(bench, tmp_path):
     assert bench.outcome("slow")["reason"] == "interrupted"
     assert bench.outcome("after")["status"] == "not_run"
     assert run_all.Lock(bench.tmp / "run-all.lock").acquire() is None
+
+
+def wait_for(condition, what: str, seconds: float = 60) -> None:
+    """Poll a condition (never a guessed delay); fail after a generous bound."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def running(pid: int) -> bool:
+    """Whether pid runs (a zombie has exited and closed its descriptors)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def lock_is_free(path: Path) -> bool:
+    with path.open("a+") as probe:
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True  # released when probe closes
+
+
+class KilledRun:
+    """run-all in a subprocess whose playbook `slow` writes its pid when it starts."""
+
+    def __init__(self, bench: Bench, trap: str = ""):
+        self.bench = bench
+        bench.schedule({"slow": ([], 300, "cron"), "quick": ([], 30, "cron")})
+        bench.plan({"slow": {"sleep": 300}})
+        self.started = bench.tmp / "started"
+        wrapper = bench.tmp / "ansible-playbook"
+        wrapper.write_text(
+            f"#!/bin/sh\n{trap}\necho $$ > {self.started}.tmp && mv {self.started}.tmp "
+            f'{self.started}\nexec {sys.executable} {FAKE} "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        env = dict(os.environ, PYTHONPATH=str(Path(run_all.__file__).parents[1]))
+        self.run_all = subprocess.Popen(
+            [sys.executable, "-m", "sctools.run_all",
+             *bench.args("--only", "slow", "--ansible-playbook", str(wrapper))],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.child = None
+
+    def kill_once_the_playbook_runs(self) -> int:
+        """SIGKILL run-all once its playbook runs; the playbook's pid."""
+        wait_for(
+            lambda: self.started.exists() or self.run_all.poll() is not None,
+            "the playbook to start",
+        )
+        assert self.run_all.poll() is None, "run-all ended before its playbook started"
+        self.child = int(self.started.read_text())
+        self.run_all.send_signal(signal.SIGKILL)
+        self.run_all.wait()
+        return self.child
+
+    def clean_up(self) -> None:
+        if self.run_all.poll() is None:
+            self.run_all.kill()
+            self.run_all.wait()
+        if self.child and running(self.child):
+            os.kill(self.child, signal.SIGKILL)
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+@linux_only
+def test_a_killed_run_never_overlaps_its_orphaned_playbook_with_the_next_run(bench):
+    """Issue 17, item 1: after kill -KILL of run-all, its playbook (in its own
+    session) ran on while the next run-all took the free lock."""
+    killed = KilledRun(bench)
+    try:
+        child = killed.kill_once_the_playbook_runs()
+        lock = bench.tmp / "run-all.lock"
+
+        def free_once_the_playbook_is_gone() -> bool:
+            if not lock_is_free(lock):
+                return False
+            assert not running(child), "the lock is free while the killed run's playbook runs"
+            return True
+
+        wait_for(free_once_the_playbook_is_gone, "the lock to be free")
+        wait_for(lambda: not running(child), "the orphaned playbook to die")
+        assert bench.run("--only", "quick") == run_all.EXIT_OK
+    finally:
+        killed.clean_up()
+
+
+@linux_only
+def test_an_orphaned_playbook_that_runs_on_keeps_the_lock(bench):
+    """A playbook slow to stop (here: it ignores the SIGTERM of its parent's
+    death) holds the lock: the next run-all exits 3 until it is gone."""
+    killed = KilledRun(bench, trap="trap '' TERM")  # ignored signals stay ignored over exec
+    try:
+        child = killed.kill_once_the_playbook_runs()
+        assert bench.run("--only", "quick") == run_all.EXIT_LOCKED
+        assert running(child)
+        os.kill(child, signal.SIGKILL)
+        wait_for(lambda: not running(child), "the orphaned playbook to die")
+        assert bench.run("--only", "quick") == run_all.EXIT_OK
+        assert [c["argv"][-1] for c in bench.calls_made()] == ["playbooks/quick.yaml"]
+    finally:
+        killed.clean_up()

@@ -18,6 +18,15 @@ changed, failed, unreachable); older runs beyond --keep-runs are deleted.
 Durations and results are exported as a Prometheus textfile (--metrics-file)
 for node-exporter's textfile collector.
 
+A playbook never outlives the run's hold on the lock. ansible-playbook
+inherits the lock's file descriptor, and an flock lasts until the last
+descriptor of it is closed: a run-all killed with SIGKILL leaves the lock
+held for as long as its playbook still runs, so the next run-all cannot
+overlap it (it exits 3). On Linux each playbook also gets SIGTERM when
+run-all dies (PR_SET_PDEATHSIG), so such an orphan does not converge on
+alone. SIGTERM or Ctrl-C to run-all, and a playbook's timeout, stop the
+playbook's whole process group (TERM, then KILL after a grace period).
+
 Exit codes:
   0  every playbook succeeded on every host
   1  a playbook failed (on some or all hosts), timed out or was skipped
@@ -33,6 +42,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import ctypes
 import fcntl
 import json
 import os
@@ -54,6 +64,40 @@ from sctools.schedule import Schedule, ScheduleError, load_schedule
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_STOPPED = 0, 1, 2, 3, 4
 KILL_GRACE_SECONDS = 10
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _load_prctl():
+    """libc's prctl on Linux, else None. Loaded here, in the parent: a child
+    between fork and exec must not dlopen (another thread may hold the
+    loader's lock)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+
+
+def die_with_run_all():
+    """A preexec_fn that makes the child get SIGTERM when run-all dies, or None.
+
+    The signal follows the death of the thread that started the child: the
+    worker thread of run_playbook, which waits for its child before it ends.
+    """
+    if _PRCTL is None:
+        return None
+    parent, sigterm = os.getpid(), int(signal.SIGTERM)
+
+    def preexec() -> None:
+        _PRCTL(PR_SET_PDEATHSIG, sigterm)
+        if os.getppid() != parent:  # run-all died before prctl: nobody would signal
+            os._exit(128 + sigterm)
+
+    return preexec
 
 
 @dataclass
@@ -146,10 +190,15 @@ class Lock:
         self.handle = handle
         return None
 
+    def fileno(self) -> int:
+        """The descriptor the playbooks inherit: the lock lasts while any of them runs."""
+        return self.handle.fileno()
+
     def release(self) -> None:
+        # Closing, not LOCK_UN: unlocking would free the lock for the
+        # playbooks' inherited descriptors too, were one still running.
         if self.handle:
             self.handle.truncate(0)
-            fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
             self.handle = None
 
@@ -206,6 +255,7 @@ class Progress:
 class Options:
     ansible_playbook: list[str]
     root: Path  # where ansible-playbook runs: the schedule's checkout
+    lock_fd: int  # inherited by every playbook (see the module's docstring)
     inventories: list[str]
     limit: str | None
     check: bool
@@ -258,7 +308,9 @@ def run_playbook(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            start_new_session=True,
+            start_new_session=True,  # its own process group: terminate() stops all of it
+            pass_fds=(options.lock_fd,),
+            preexec_fn=die_with_run_all(),
         )
         timed_out = False
         while proc.poll() is None:
@@ -601,7 +653,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"--log-dir {args.log_dir}: cannot write a run directory there "
                 f"({exc.strerror or exc})"
             )
-        return run(schedule, names, args, root, run_id, run_dir)
+        options = Options(
+            ansible_playbook=args.ansible_playbook.split(),
+            root=root,
+            lock_fd=lock.fileno(),
+            inventories=args.inventory,
+            limit=args.limit,
+            check=args.check,
+            diff=args.diff,
+            jobs=args.jobs,
+            run_dir=run_dir,
+        )
+        return run(schedule, names, args, options, run_id)
     finally:
         lock.release()
 
@@ -610,20 +673,10 @@ def run(
     schedule: Schedule,
     names: list[str],
     args: argparse.Namespace,
-    root: Path,
+    options: Options,
     run_id: str,
-    run_dir: Path,
 ) -> int:
-    options = Options(
-        ansible_playbook=args.ansible_playbook.split(),
-        root=root,
-        inventories=args.inventory,
-        limit=args.limit,
-        check=args.check,
-        diff=args.diff,
-        jobs=args.jobs,
-        run_dir=run_dir,
-    )
+    run_dir = options.run_dir
     outcomes = {n: Outcome(n) for n in names}
     progress = Progress(outcomes)
     started = time.time()
