@@ -8,6 +8,8 @@ directory byte-identical (nothing written, no temporary directory left).
 from __future__ import annotations
 
 import copy
+import errno
+import os
 import subprocess
 from pathlib import Path
 
@@ -517,7 +519,8 @@ def test_build_replaces_the_previous_build_completely(good_build, capsys):
         **{k: v.encode() for k, v in rendered(data).items()},
         namespaces.MARKER: namespaces.MARKER_TEXT.encode(),
     }
-    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+    # The link and its generation, no leftovers.
+    assert beside(out) == sorted(["out", os.readlink(out)])
 
 
 def test_build_refuses_to_replace_a_directory_it_did_not_write(tmp_path, capsys):
@@ -892,3 +895,193 @@ def test_the_longest_acl_file_name_validate_accepts_is_built(good_build, capsys)
     assert code == 0, output
     names = [p.name for p in (out / "gerrit/acls/beta").iterdir()]
     assert max(len(n.encode()) for n in names) == 255
+
+
+# --- The output swap: a reader sees the old build or the new one, whatever happens -
+
+
+def beside(out: Path) -> list[str]:
+    """What is in the output's parent directory, but the metadata (ns, namespaces)."""
+    return sorted(p.name for p in out.parent.iterdir() if p.name not in ("ns", "namespaces"))
+
+
+def settled(out: Path) -> list[str]:
+    """What a finished build leaves: `out`, and the generation it links to."""
+    return sorted(["out", os.readlink(out)]) if out.is_symlink() else ["out"]
+
+
+def expected(data: dict) -> dict[str, bytes]:
+    return {
+        **{k: v.encode() for k, v in rendered(data).items()},
+        namespaces.MARKER: namespaces.MARKER_TEXT.encode(),
+    }
+
+
+def write_legacy(out: Path, data: dict) -> None:
+    """`out` as a build before generations wrote it: a real directory."""
+    for path, text in {**rendered(data), namespaces.MARKER: namespaces.MARKER_TEXT}.items():
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        (out / path).write_text(text)
+
+
+KILLED = 137
+# Every call that changes the file system, counted; the child dies before
+# the one numbered `step`.
+CHANGES = ("mkdir", "symlink", "replace", "rename", "unlink", "rmdir")
+
+
+def killed_build(meta: Path, out: Path, step: int) -> tuple[int, int]:
+    """`namespaces build` in a child process that dies (os._exit: no except, no finally)
+    before its step-th file-system change; step 0: never. (exit code, changes made)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(read)
+            made = 0
+
+            def counted(real):
+                def change(*args, **kwargs):
+                    nonlocal made
+                    made += 1
+                    if made == step:
+                        os._exit(KILLED)
+                    return real(*args, **kwargs)
+
+                return change
+
+            for name in CHANGES:
+                setattr(os, name, counted(getattr(os, name)))
+            namespaces.open = counted(open)  # the files written, one by one
+            if hasattr(namespaces, "_exchange"):
+                namespaces._exchange = counted(namespaces._exchange)
+            code = namespaces.main(["build", "--namespaces", str(meta), "--out", str(out)])
+            os.write(write, str(made).encode())
+            os._exit(code)
+        finally:
+            os._exit(99)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    with os.fdopen(read) as stream:
+        made = stream.read()
+    return os.waitstatus_to_exitcode(status), int(made or 0)
+
+
+NEW = mutated(_both(
+    _delete(["beta.yaml", "projects", "beta/docs"]),
+    _set(["beta.yaml", "tenant", "untrusted-projects"], ["beta/two"]),
+    _set(["alpha.yaml", "groups", "alpha-ops"], {"members": ["ann"]}),
+    _set(["alpha.yaml", "projects", "alpha/ops"], {"description": "o", "approvers": ["alpha-ops"]}),
+))  # fmt: skip
+
+
+def _previous_generation(meta: Path, out: Path) -> None:
+    assert namespaces.main(["build", "--namespaces", str(meta), "--out", str(out)]) == 0
+
+
+def _previous_legacy_directory(meta: Path, out: Path) -> None:
+    write_legacy(out, BASE)
+
+
+def _no_previous_build(meta: Path, out: Path) -> None:
+    pass
+
+
+@pytest.mark.parametrize(
+    "previous", [_previous_generation, _previous_legacy_directory, _no_previous_build]
+)
+def test_a_build_killed_at_any_step_leaves_the_old_or_the_new_build(tmp_path, capsys, previous):
+    def setup(name: str) -> tuple[Path, Path]:
+        meta = write_metadata(tmp_path / name / "ns", BASE)
+        out = tmp_path / name / "out"
+        previous(meta, out)
+        write_metadata(meta, NEW)
+        return meta, out
+
+    old = expected(BASE) if previous is not _no_previous_build else None
+    new = expected(NEW)
+    code, steps = killed_build(*setup("whole"), step=0)
+    assert code == 0 and steps > 5
+    for step in range(1, steps + 1):
+        meta, out = setup(f"step{step}")
+        code, _ = killed_build(meta, out, step)
+        assert code == KILLED
+        # What a reader finds: the old build or the new one, complete.
+        seen = snapshot(out) if out.exists() else None
+        assert seen in (old, new), f"killed before change {step}: {sorted(seen or ())}"
+        # The next build completes and leaves nothing else behind.
+        code, output = build(meta, out, capsys)
+        assert code == 0, f"step {step}: {output}"
+        assert snapshot(out) == new
+        assert beside(out) == settled(out), f"step {step}"
+    assert out.is_symlink()
+
+
+def test_leftovers_of_builds_before_generations_are_removed(good_build, capsys):
+    meta, out = good_build
+    for leftover in (".out.new-k2x_9q", ".out.old-4242"):  # mkdtemp's and the pid's names
+        (out.parent / leftover / "zuul").mkdir(parents=True)
+        (out.parent / leftover / "zuul/main.yaml").write_text("stale\n")
+    (out.parent / ".out.keep").write_text("not ours\n")
+    (out.parent / ".other.gen-abc").mkdir()
+    write_metadata(meta, NEW)
+    code, output = build(meta, out, capsys)
+    assert code == 0, output
+    assert beside(out) == sorted([".other.gen-abc", ".out.keep", "out", os.readlink(out)])
+
+
+def test_a_legacy_output_directory_is_migrated_to_a_generation(tmp_path, capsys):
+    meta = write_metadata(tmp_path / "ns", NEW)
+    out = tmp_path / "out"
+    write_legacy(out, BASE)
+    code, output = build(meta, out, capsys)
+    assert code == 0, output
+    assert out.is_symlink() and snapshot(out) == expected(NEW)
+    assert beside(out) == sorted(["out", os.readlink(out)])
+
+
+def test_build_refuses_an_out_that_is_a_symlink_it_did_not_make(tmp_path, capsys):
+    meta = write_metadata(tmp_path / "ns", BASE)
+    elsewhere = tmp_path / "elsewhere"
+    write_legacy(elsewhere, BASE)
+    before = snapshot(elsewhere)
+    out = tmp_path / "out"
+    out.symlink_to(elsewhere)
+    write_metadata(meta, NEW)
+    code, output = build(meta, out, capsys)
+    assert code == namespaces.EXIT_USAGE
+    assert f"is a symlink to {elsewhere}, which `namespaces build` did not make" in output
+    assert os.readlink(out) == str(elsewhere) and snapshot(elsewhere) == before
+    # diff only reads: it follows the link.
+    code, output = run(capsys, "diff", "--namespaces", str(meta), "--out", str(out), "--stat")
+    assert code == 0 and "changed  gerrit/projects.yaml" in output
+
+
+def test_a_failed_write_leaves_the_old_build_and_nothing_else(good_build, capsys, monkeypatch):
+    meta, out = good_build
+    before = snapshot(out)
+    entries = beside(out)
+    write_metadata(meta, NEW)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "symlink", full)
+    code, output = build(meta, out, capsys)
+    assert code == namespaces.EXIT_USAGE and "No space left" in output
+    assert snapshot(out) == before and beside(out) == entries
+
+
+def test_migration_without_renameat2_renames_aside_then_links(tmp_path, capsys, monkeypatch):
+    meta = write_metadata(tmp_path / "ns", NEW)
+    out = tmp_path / "out"
+    write_legacy(out, BASE)
+
+    def missing(a, b):
+        raise OSError(errno.ENOSYS, "renameat2 is not available")
+
+    monkeypatch.setattr(namespaces, "_exchange", missing)
+    code, output = build(meta, out, capsys)
+    assert code == 0, output
+    assert out.is_symlink() and snapshot(out) == expected(NEW)
+    assert beside(out) == settled(out)

@@ -18,9 +18,15 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import difflib
+import errno
+import fcntl
+import filecmp
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -124,53 +130,201 @@ def read_namespace_revision(
 
 
 def read_output_dir(out: Path) -> dict[str, str]:
-    """A build directory's files (relative path -> text), the marker left out."""
+    """A build directory's files (relative path -> text), the marker left out.
+
+    `out` is resolved once: a build that swaps it meanwhile does not mix two
+    generations into what is read.
+    """
     if not out.exists():
         return {}
-    if not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file()):
+    root = Path(os.path.realpath(out))
+    if not _is_build_dir(root):
         raise UsageError(
             f"{out}: exists and is not a namespaces build directory (no {MARKER}); "
             "refusing to use it"
         )
     return {
-        p.relative_to(out).as_posix(): p.read_text(encoding="utf-8")
-        for p in sorted(out.rglob("*"))
+        p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(root.rglob("*"))
         if p.is_file() and p.name != MARKER
     }
 
 
+def _is_build_dir(path: Path) -> bool:
+    return path.is_dir() and (not any(path.iterdir()) or (path / MARKER).is_file())
+
+
 # --- Writing ----------------------------------------------------------------------
+#
+# `--out DIR` is a symlink to a generation directory beside it, which holds
+# the files:  DIR -> .DIR.gen-XXXXXXXX.  A build writes a new generation,
+# then points DIR at it by renaming a new symlink over DIR: one atomic
+# rename, so a reader opening DIR/... sees the old build or the new one,
+# whenever the writer dies. What a killed build leaves beside DIR has one of
+# the names below and is removed by the next build.
+
+
+def _ours(name: str, kinds: str) -> re.Pattern:
+    """Names `build` creates beside an output directory called `name`.
+
+    gen: generations; link: a symlink about to replace DIR (or, after a
+    migration, the old directory); new, old: the temporary directories of
+    builds before generations (mkdtemp's .DIR.new-*, .DIR.old-<pid>).
+    """
+    return re.compile(rf"\.{re.escape(name)}\.({kinds})-[A-Za-z0-9_]+")
 
 
 def write_output_dir(out: Path, files: dict[str, str]) -> bool:
-    """Replace `out` with exactly `files`; False (nothing touched) when already so.
+    """Make `out` hold exactly `files`; False (nothing touched) when it already does.
 
-    Everything is written to a new directory beside `out`, which then takes
-    its place by rename: a reader sees the old build or the new one, never
-    a mix, and a failure while writing leaves the old build as it was.
+    Steps (each leaves `out` a complete old or new build, and whatever a kill
+    leaves behind is removed at the start of the next build):
+    1. lock the parent directory (two builds of the same `out` take turns);
+    2. remove the leftovers of killed builds;
+    3. write a new generation .OUT.gen-X; if it equals the current one,
+       remove it and stop;
+    4. create the symlink .OUT.link-X -> .OUT.gen-X and rename it over `out`;
+       an `out` that is still a real directory (a build before generations)
+       is exchanged with the link in one renameat2(RENAME_EXCHANGE);
+    5. remove the previous generation.
+    `out` must be absent, such a symlink, or a directory of an older build;
+    anything else (a symlink of yours to elsewhere) is refused.
     """
-    if read_output_dir(out) == files and (out / MARKER).is_file():
-        return False
+    out = Path(os.path.abspath(out))
+    if out.name in ("", "..") or out == out.parent:
+        raise UsageError(f"{out}: cannot be an output directory")
     out.parent.mkdir(parents=True, exist_ok=True)
-    new = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    try:
-        for relative, text in files.items():
-            path = new / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        (new / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
-        new.chmod(0o755)
-        if out.exists():
-            out.rename(old)
-        new.rename(out)
-    except BaseException:
-        if old.exists() and not out.exists():
-            old.rename(out)
-        shutil.rmtree(new, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    with _locked(out.parent):
+        current = _current(out)
+        keep = current.name if current is not None and out.is_symlink() else None
+        _remove_leftovers(out, keep)
+        new = Path(tempfile.mkdtemp(prefix=f".{out.name}.gen-", dir=out.parent))
+        link = out.parent / f".{out.name}.link-{new.name.rpartition('-')[2]}"
+        try:
+            _write_tree(new, files)
+            if current is not None and _same_tree(current, new):
+                shutil.rmtree(new)
+                return False
+            os.symlink(new.name, link)
+            if out.is_symlink() or not out.exists():
+                os.replace(link, out)
+                previous = current
+            else:
+                previous = _swap_in(link, out)
+        except BaseException:  # an error, not a kill: tidy up now rather than next time
+            if not (out.is_symlink() and os.readlink(out) == new.name):
+                shutil.rmtree(new, ignore_errors=True)
+                if link.is_symlink():
+                    link.unlink()
+            raise
+        if previous is not None and previous.exists():
+            shutil.rmtree(previous)
     return True
+
+
+@contextlib.contextmanager
+def _locked(directory: Path):
+    """An exclusive flock on the directory itself: no lock file to leave behind."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _current(out: Path) -> Path | None:
+    """The directory `out` shows now (None: none); UsageError if `out` is not ours."""
+    if out.is_symlink():
+        target = os.readlink(out)
+        if not _ours(out.name, "gen").fullmatch(target):
+            raise UsageError(
+                f"{out}: is a symlink to {target}, which `namespaces build` did not make; "
+                f"refusing to replace it. Give the real directory as --out (a build keeps "
+                f"--out as a symlink to .{out.name}.gen-* beside it)"
+            )
+        generation = out.parent / target
+        return generation if generation.is_dir() else None
+    if not out.exists():
+        return None
+    if not _is_build_dir(out):
+        raise UsageError(
+            f"{out}: exists and is not a namespaces build directory (no {MARKER}); "
+            "refusing to use it"
+        )
+    return out
+
+
+def _remove_leftovers(out: Path, keep: str | None) -> None:
+    """Remove what killed builds left beside `out` (only names of ours), but `keep`."""
+    pattern = _ours(out.name, "gen|link|new|old")
+    for entry in sorted(os.scandir(out.parent), key=lambda e: e.name):
+        if entry.name != keep and pattern.fullmatch(entry.name):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+
+
+def _write_tree(root: Path, files: dict[str, str]) -> None:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.write(text)
+    with open(root / MARKER, "w", encoding="utf-8") as stream:
+        stream.write(MARKER_TEXT)
+    root.chmod(0o755)
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def _same_tree(old: Path, new: Path) -> bool:
+    """Same files, same bytes (read in pieces: nothing held in memory)."""
+    names = _tree(new)
+    return _tree(old) == names and all(
+        filecmp.cmp(old / name, new / name, shallow=False) for name in names
+    )
+
+
+def _swap_in(link: Path, out: Path) -> Path:
+    """Put `link` where the real directory `out` (an older build) is; returns where that went.
+
+    renameat2(RENAME_EXCHANGE) swaps the two names in one step: `out`
+    becomes the symlink, `link` the old directory. Without it (not Linux,
+    or a file system that lacks it) two renames leave a moment with no
+    `out`: acceptable once, for the migration from a build before
+    generations.
+    """
+    try:
+        _exchange(link, out)
+        return link
+    except OSError as error:
+        if error.errno not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            raise
+    aside = link.with_name(link.name.replace(".link-", ".old-"))
+    os.rename(out, aside)
+    try:
+        os.replace(link, out)
+    except BaseException:
+        os.rename(aside, out)
+        raise
+    return aside
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two paths atomically: Linux renameat2(RENAME_EXCHANGE)."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available")
+    fd, path = ctypes.c_int, ctypes.c_char_p
+    renameat2.argtypes = [fd, path, fd, path, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(a), None, str(b))
 
 
 # --- Diff -------------------------------------------------------------------------
