@@ -1,0 +1,86 @@
+"""Values that would damage the host or break the Zuul services are refused before any change.
+
+For each role of the stack that converge.yml applies (zuul_config,
+zuul_service, zuul_executor, zuul_web), every case runs the whole role in
+check mode (sctools.refusals) with the variables converge.yml gives it and
+one bad value; each role's cases in one run, a module-scoped fixture.
+Images are literal (the refusal play gathers no facts; the roles stop
+before they would pull), the secrets fake.
+"""
+
+import pytest
+
+from sctools.refusals import refusals
+
+IMAGES = "registry.example.org:5000/system-config"
+
+# -- zuul_config ------------------------------------------------------------
+
+ZUUL_CONFIG = {
+    "zuul_config_zookeeper_hosts": ["{{ inventory_hostname }}:2281"],
+    "zuul_config_keystore_password": "fake-guards-%(100)s",
+    "zuul_config_connections": [{"name": "git", "driver": "git", "baseurl": "file:///srv/git"}],
+    "zuul_config_merger_git_user_email": "zuul@example.org",
+    "zuul_config_web_root": "https://zuul01.zuul.test/",
+    "zuul_config_extra_options": {"executor": {"merge_jobs": False}},
+}
+ZUUL_CONFIG_BAD = {
+    "zookeeper hosts as a string": {"zuul_config_zookeeper_hosts": "zk01.example.org:2281"},
+    "zookeeper port above 65535": {"zuul_config_zookeeper_hosts": ["zk01.example.org:70000"]},
+    "zookeeper host with a newline": {"zuul_config_zookeeper_hosts": ["zk01\n[web]:2281"]},
+    "keystore password of two lines": {"zuul_config_keystore_password": "fake\n[web]"},
+    "database dburi of two lines": {"zuul_config_database_dburi": "sqlite:////x\n[web]"},
+    "connection option of two lines": {
+        "zuul_config_connections": [{"name": "git", "driver": "git", "baseurl": "x\n[web]"}]
+    },
+    "connection name ending in a newline": {
+        "zuul_config_connections": [{"name": "git\n", "driver": "git"}]
+    },
+    "connections as a string": {"zuul_config_connections": "name=git"},
+    "extra section name of two lines": {
+        "zuul_config_extra_options": {"web]\n[scheduler": {"x": "y"}}
+    },
+    "web port 0": {"zuul_config_web_port": 0},
+    "executor finger port above 65535": {"zuul_config_executor_finger_port": 70000},
+    "web port shared with the scheduler's prometheus port": {"zuul_config_web_port": 9091},
+    "prometheus ports of an unknown service": {"zuul_config_prometheus_ports": {"evil]\n[x": 1}},
+    "web listen address not an address": {"zuul_config_web_listen_address": "localhost"},
+    "prometheus addr a network": {"zuul_config_prometheus_addr": "10.0.0.0/8"},
+    "web root not https": {"zuul_config_web_root": "http://zuul.example.org/"},
+    "web root without the slash": {"zuul_config_web_root": "https://zuul.example.org"},
+    "tenant config zuul.conf": {"zuul_config_tenant_config": "/etc/zuul/zuul.conf"},
+    "tenant config outside /etc/zuul": {"zuul_config_tenant_config": "/etc/main.yaml"},
+    "tenant config escaping": {"zuul_config_tenant_config": "/etc/zuul/../passwd"},
+    "executor variables in tls": {"zuul_config_executor_variables": "/etc/zuul/tls/key.pem"},
+    "executor private key file escaping": {
+        "zuul_config_executor_private_key_file": "/var/lib/zuul/../ssh"
+    },
+    "executor user root": {"zuul_config_executor_user": "root"},
+    "merger git user email of two lines": {
+        "zuul_config_merger_git_user_email": "zuul@example.org\n[web]"
+    },
+}
+ZUUL_CONFIG_CASES = {case: ZUUL_CONFIG | bad for case, bad in ZUUL_CONFIG_BAD.items()}
+# The variable each refusal names: the one the case sets.
+ZUUL_CONFIG_VARIABLE = {case: next(iter(bad)) for case, bad in ZUUL_CONFIG_BAD.items()}
+
+
+@pytest.fixture(scope="module")
+def zuul_config_outcome(host):
+    before = host.file("/etc/zuul/zuul.conf").sha256sum
+    result = refusals(host.backend.get_hostname(), "zuul_config", ZUUL_CONFIG_CASES)
+    result.conf_changed = host.file("/etc/zuul/zuul.conf").sha256sum != before
+    return result
+
+
+@pytest.mark.parametrize("case", ZUUL_CONFIG_CASES)
+def test_zuul_config_refuses_naming_the_variable(zuul_config_outcome, case):
+    assert ZUUL_CONFIG_VARIABLE[case] in zuul_config_outcome.messages[case]
+
+
+def test_zuul_config_refusals_change_nothing(zuul_config_outcome, host):
+    assert zuul_config_outcome.changed == 0, zuul_config_outcome.output[-3000:]
+    assert not zuul_config_outcome.conf_changed
+    assert "fake-guards" not in zuul_config_outcome.output
+    var_lib = host.file("/var/lib")
+    assert (var_lib.user, var_lib.mode) == ("root", 0o755)
