@@ -1,0 +1,55 @@
+"""Values that would damage the host or the CA are refused before the role makes anything.
+
+Every case runs the whole role in check mode (sctools.refusals), on one
+instance: the guards are the same on both releases.
+"""
+
+import pytest
+
+from sctools.refusals import refusals
+
+CASES = {
+    "dest /": {"internal_ca_dest": "/"},
+    "dest /tmp": {"internal_ca_dest": "/tmp"},
+    "dest under /tmp": {"internal_ca_dest": "/tmp/tls"},
+    "dest a home": {"internal_ca_dest": "/home/alice"},
+    "dest /etc/ssl/private": {"internal_ca_dest": "/etc/ssl/private"},
+    "dest relative": {"internal_ca_dest": "etc/zookeeper/tls"},
+    "dest escaping": {"internal_ca_dest": "/etc/zookeeper/../../usr"},
+    "dest with a trailing slash": {"internal_ca_dest": "/etc/zuul/tls/"},
+    "dir /etc": {"internal_ca_dir": "/etc"},
+    "dir under /usr": {"internal_ca_dir": "/usr/local/internal-ca"},
+    "owner with a newline": {"internal_ca_owner": "zuul\n"},
+    "group read as an option": {"internal_ca_group": "-g"},
+    "names as a string": {"internal_ca_names": "zk01.example.org"},
+    "name with a newline": {"internal_ca_names": ["zk01.example.org\n"]},
+    "authority name of two lines": {"internal_ca_authority_name": "CA\nOU=evil"},
+    "renew days 0": {"internal_ca_renew_days": 0},
+    "valid days below renew days": {"internal_ca_valid_days": 20},
+    "authority valid days beyond a century": {"internal_ca_authority_valid_days": 100000},
+}
+
+
+def variable(case: str) -> str:
+    """The variable each refusal must name: the one its case sets."""
+    return next(iter(CASES[case]))
+
+
+@pytest.fixture(scope="module")
+def outcome(host):
+    if not host.backend.get_hostname().endswith("-bookworm"):
+        pytest.skip("guards are checked on the bookworm instance")
+    return refusals(host.backend.get_hostname(), "internal_ca", CASES)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
+    assert variable(case) in outcome.messages[case]
+
+
+def test_nothing_changed_or_would_have(outcome, host):
+    assert outcome.changed == 0, outcome.output[-3000:]
+    tmp = host.file("/tmp")
+    assert (tmp.user, tmp.mode) == ("root", 0o1777)
+    root = host.file("/")
+    assert (root.user, root.mode) == ("root", 0o755)
