@@ -84,3 +84,49 @@ def test_zuul_config_refusals_change_nothing(zuul_config_outcome, host):
     assert "fake-guards" not in zuul_config_outcome.output
     var_lib = host.file("/var/lib")
     assert (var_lib.user, var_lib.mode) == ("root", 0o755)
+
+
+# -- zuul_service -----------------------------------------------------------
+
+ZUUL_SERVICE = {
+    "zuul_service_component": "merger",
+    "zuul_service_image": f"{IMAGES}/zuul-merger:latest",
+    "zuul_service_extra_volumes": ["/srv/git:/srv/git:ro"],
+}
+ZUUL_SERVICE_BAD = {
+    "image with a space": {"zuul_service_image": "zuul-merger latest"},
+    "image ending in a newline": {"zuul_service_image": f"{IMAGES}/zuul-merger:latest\n"},
+    "extra volumes as a string": {"zuul_service_extra_volumes": "/srv/git:/srv/git:ro"},
+    "root mounted read-only": {"zuul_service_extra_volumes": ["/:/host:ro"]},
+    "/etc mounted read-write": {"zuul_service_extra_volumes": ["/etc:/host-etc"]},
+    "docker socket mounted": {
+        "zuul_service_extra_volumes": ["/var/run/docker.sock:/var/run/docker.sock:ro"]
+    },
+    "source escaping": {"zuul_service_extra_volumes": ["/srv/git/../../etc:/x"]},
+    "relative source": {"zuul_service_extra_volumes": ["srv/git:/srv/git:ro"]},
+    "zuul.conf hidden": {"zuul_service_extra_volumes": ["/srv/git:/etc/zuul:ro"]},
+    "mode misspelt": {"zuul_service_extra_volumes": ["/srv/git:/srv/git:r0"]},
+    "wait timeout 0": {"zuul_service_wait_timeout": 0},
+}
+ZUUL_SERVICE_CASES = {case: ZUUL_SERVICE | bad for case, bad in ZUUL_SERVICE_BAD.items()}
+ZUUL_SERVICE_VARIABLE = {case: next(iter(bad)) for case, bad in ZUUL_SERVICE_BAD.items()}
+
+
+@pytest.fixture(scope="module")
+def zuul_service_outcome(host, stack):
+    before = stack.containers()
+    result = refusals(host.backend.get_hostname(), "zuul_service", ZUUL_SERVICE_CASES)
+    result.containers_changed = stack.containers() != before
+    return result
+
+
+@pytest.mark.parametrize("case", ZUUL_SERVICE_CASES)
+def test_zuul_service_refuses_naming_the_variable(zuul_service_outcome, case):
+    assert ZUUL_SERVICE_VARIABLE[case] in zuul_service_outcome.messages[case]
+
+
+def test_zuul_service_refusals_change_nothing(zuul_service_outcome, host):
+    assert zuul_service_outcome.changed == 0, zuul_service_outcome.output[-3000:]
+    assert not zuul_service_outcome.containers_changed
+    definition = host.file("/etc/zuul-merger/docker-compose.yaml").content_string
+    assert "docker.sock" not in definition and "/host" not in definition
