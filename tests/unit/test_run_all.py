@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -174,6 +175,92 @@ def test_second_run_exits_at_once_naming_the_holder(bench, capsys):
     err = capsys.readouterr().err
     assert f"pid {os.getpid()} started" in err
     assert bench.calls_made() == []
+
+
+CONTENDER = """
+import json, os, sys, time
+from pathlib import Path
+from sctools.run_all import Lock
+go, lock_path, tries = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+while not go.exists():  # all start together
+    time.sleep(0.001)
+won, lost = 0, []
+for _ in range(tries):
+    lock = Lock(lock_path)
+    holder = lock.acquire()
+    if holder is None:
+        won += 1
+        lock.release()
+    else:
+        lost.append(holder)
+print(json.dumps({"pid": os.getpid(), "won": won, "lost": lost}))
+"""
+
+
+def test_every_loser_of_a_lock_race_names_the_holder(tmp_path):
+    """Issue 17, item 4: the loser of a race sometimes could not name the
+    holder (its record was written after the flock and erased before the
+    unlock). Processes take and release the lock as fast as they can; every
+    one that loses must name one of them."""
+    go, lock = tmp_path / "go", tmp_path / "run-all.lock"
+    env = dict(os.environ, PYTHONPATH=str(Path(run_all.__file__).parents[1]))
+    contenders = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONTENDER, str(go), str(lock), "100"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for _ in range(12)
+    ]
+    go.touch()
+    results = [json.loads(c.communicate(timeout=120)[0]) for c in contenders]
+    pids = {r["pid"] for r in results}
+    lost = [holder for r in results for holder in r["lost"]]
+    assert lost, "no race happened"
+    unnamed = [
+        h for h in lost if not (m := re.match(r"pid (\d+) started", h)) or int(m[1]) not in pids
+    ]
+    assert not unnamed, (
+        f"{len(unnamed)} of {len(lost)} losers did not name the holder: {unnamed[:3]}"
+    )
+    assert lock.read_text().startswith("free: "), "the last holder says it let go"
+
+
+def test_a_loser_waits_for_the_new_holders_record(tmp_path, monkeypatch):
+    """The holder has the lock but has not written its record yet: the
+    loser looks again instead of naming nobody (or the previous holder)."""
+    path = tmp_path / "run-all.lock"
+    path.write_text("free: pid 1 let go 2026-01-01T00:00:00+00:00\n")
+    holder = path.open("r+")
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    real_pread = os.pread
+
+    def pread_then_holder_writes(fd, n, offset):
+        data = real_pread(fd, n, offset)
+        if not data.startswith(b"pid "):  # the loser has looked once: now the holder writes
+            os.pwrite(holder.fileno(), f"pid {os.getpid()} started now\n".encode(), 0)
+        return data
+
+    monkeypatch.setattr(os, "pread", pread_then_holder_writes)
+    try:
+        assert run_all.Lock(path).acquire() == f"pid {os.getpid()} started now"
+    finally:
+        holder.close()
+
+
+def test_a_lock_held_after_its_run_all_died_names_that_run(tmp_path, monkeypatch):
+    """A record whose pid is gone, on a held lock: what the killed run started holds it."""
+    monkeypatch.setattr(run_all, "HOLDER_WAIT_SECONDS", 0.2)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path = tmp_path / "run-all.lock"
+    path.write_text(f"pid {dead.pid} started 2026-01-01T00:00:00+00:00\n")
+    with path.open("r") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        said = run_all.Lock(path).acquire()
+    assert said.startswith(f"pid {dead.pid} started ")
+    assert "that run-all is gone, a playbook it started still runs" in said
 
 
 def test_lock_is_free_again_after_a_run(bench):
@@ -543,13 +630,15 @@ def test_a_killed_run_never_overlaps_its_orphaned_playbook_with_the_next_run(ben
 
 
 @linux_only
-def test_an_orphaned_playbook_that_runs_on_keeps_the_lock(bench):
+def test_an_orphaned_playbook_that_runs_on_keeps_the_lock(bench, capsys, monkeypatch):
     """A playbook slow to stop (here: it ignores the SIGTERM of its parent's
     death) holds the lock: the next run-all exits 3 until it is gone."""
     killed = KilledRun(bench, trap="trap '' TERM")  # ignored signals stay ignored over exec
     try:
         child = killed.kill_once_the_playbook_runs()
+        monkeypatch.setattr(run_all, "HOLDER_WAIT_SECONDS", 0.2)
         assert bench.run("--only", "quick") == run_all.EXIT_LOCKED
+        assert "that run-all is gone, a playbook it started still runs" in capsys.readouterr().err
         assert running(child)
         os.kill(child, signal.SIGKILL)
         wait_for(lambda: not running(child), "the orphaned playbook to die")

@@ -46,6 +46,7 @@ import ctypes
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -165,42 +166,92 @@ def host_status(counts: dict[str, int]) -> str:
     return "changed" if counts["changed"] else "ok"
 
 
+HOLDER = re.compile(r"pid (\d+) started (\S+)\n")
+HOLDER_WAIT_SECONDS = 2.0  # how long a loser looks for the holder's record
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Lock:
-    """An flock on a file that also records who holds it."""
+    """An flock on a file whose first line names the holder.
+
+    The holder writes "pid N started T" right after it takes the lock, in one
+    write at offset 0, and replaces it by "free: ..." just before it lets
+    go: the file never goes empty while the lock is held (issue 17, item 4:
+    a loser saw an empty file 1 time in 15). A loser trusts a record only
+    while the lock is held and its pid lives, and otherwise looks again
+    (the new holder has not written yet, or the lock was just freed, when
+    it may take it after all).
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        self.handle = None
+        self.fd: int | None = None
 
     def acquire(self) -> str | None:
         """Take the lock; return None, or a description of the current holder."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self.path.open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown holder"
-            handle.close()
-            return holder
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} started {datetime.now(UTC).isoformat(timespec='seconds')}")
-        handle.flush()
-        self.handle = handle
+        # Not append mode: Linux's pwrite to an O_APPEND file ignores the offset.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        deadline = time.monotonic() + HOLDER_WAIT_SECONDS
+        record = ""
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                record = os.pread(fd, 4096, 0).decode(errors="replace")
+                match = HOLDER.match(record)
+                if match and _alive(int(match[1])):
+                    os.close(fd)
+                    return match[0].strip()
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    return _unnamed_holder(match)
+                time.sleep(0.01)
+            except BaseException:
+                os.close(fd)
+                raise
+        self._record(fd, f"pid {os.getpid()} started {_now()}\n")
+        self.fd = fd
         return None
+
+    @staticmethod
+    def _record(fd: int, line: str) -> None:
+        data = line.encode()
+        os.pwrite(fd, data, 0)  # one write: a reader sees the old line or the new one
+        os.ftruncate(fd, len(data))  # drop the rest of a longer old line
 
     def fileno(self) -> int:
         """The descriptor the playbooks inherit: the lock lasts while any of them runs."""
-        return self.handle.fileno()
+        assert self.fd is not None
+        return self.fd
 
     def release(self) -> None:
         # Closing, not LOCK_UN: unlocking would free the lock for the
         # playbooks' inherited descriptors too, were one still running.
-        if self.handle:
-            self.handle.truncate(0)
-            self.handle.close()
-            self.handle = None
+        if self.fd is not None:
+            self._record(self.fd, f"free: pid {os.getpid()} let go {_now()}\n")
+            os.close(self.fd)
+            self.fd = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _unnamed_holder(match: re.Match | None) -> str:
+    if match:  # its pid is gone, but the lock is held: by what it started
+        return f"{match[0].strip()}; that run-all is gone, a playbook it started still runs"
+    return "a process that did not record itself, e.g. the bootstrap job's flock"
 
 
 class Progress:
