@@ -57,3 +57,71 @@ def connects_from_test_host(ip: str, port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+VERDICTS = {"accept", "drop", "reject", "jump", "goto", "return", "queue"}
+# Accept rules of our input chain that match no port: what every host needs.
+BASE_ACCEPTS = {
+    "ct state ['established', 'related']",
+    "meta iifname lo",
+    "meta l4proto ipv6-icmp",
+    "meta l4proto icmp",
+}
+
+
+def _operand(right) -> str | tuple:
+    """An address set, prefix or plain value of an nft JSON match, comparable."""
+    if isinstance(right, dict) and "set" in right:
+        return tuple(sorted(_operand(item) for item in right["set"]))
+    if isinstance(right, dict) and "prefix" in right:
+        return f"{right['prefix']['addr']}/{right['prefix']['len']}"
+    return str(right) if not isinstance(right, list) else str(sorted(right))
+
+
+def _describe(match: dict) -> str:
+    """A match as "ct state [...]" or "meta iifname lo"; anything else as JSON."""
+    [(kind, left)] = match["left"].items() if len(match["left"]) == 1 else [("", None)]
+    if isinstance(left, dict) and "key" in left:
+        return f"{kind} {left['key']} {_operand(match['right'])}"
+    return json.dumps(match, sort_keys=True)
+
+
+def loaded_accepts(host) -> tuple[set[tuple], set[str]]:
+    """What the loaded input chain accepts, read back from the kernel.
+
+    Returns ({(proto, port, sources)}, {other accept rules}); sources is a
+    sorted tuple of addresses (both families of one port merged), or
+    "anywhere". A rule with any verdict but accept/drop is reported as
+    other, so nothing the chain does goes unseen.
+    """
+    with host.sudo():
+        ruleset = json.loads(host.check_output("nft -j list chain inet system_config_filter input"))
+    ports: dict[tuple, set] = {}
+    others = set()
+    for item in ruleset["nftables"]:
+        rule = item.get("rule")
+        if not rule:
+            continue
+        verdicts = [e for e in rule["expr"] if set(e) & VERDICTS]
+        matches = [e["match"] for e in rule["expr"] if "match" in e]
+        if verdicts != [{"accept": None}]:
+            if verdicts != [{"drop": None}]:
+                others.add(json.dumps(rule["expr"], sort_keys=True))
+            continue
+        dport = [m for m in matches if m["left"].get("payload", {}).get("field") == "dport"]
+        saddr = [m for m in matches if m["left"].get("payload", {}).get("field") == "saddr"]
+        if dport and len(matches) == len(dport) + len(saddr):
+            key = (dport[0]["left"]["payload"]["protocol"], int(dport[0]["right"]))
+            sources = ports.setdefault(key, set())
+            for match in saddr:
+                operand = _operand(match["right"])
+                sources.update(operand if isinstance(operand, tuple) else [operand])
+            if not saddr:
+                sources.add("anywhere")
+            continue
+        others.add(" and ".join(_describe(m) for m in matches))
+    accepted = {
+        (proto, port, "anywhere" if "anywhere" in sources else tuple(sorted(sources)))
+        for (proto, port), sources in ports.items()
+    }
+    return accepted, others

@@ -2,6 +2,7 @@
 
 import pytest
 from fwprobe import (
+    BASE_ACCEPTS,
     DECLARED_PORT,
     FAMILIES,
     SSH_PORT,
@@ -9,6 +10,7 @@ from fwprobe import (
     address,
     connects_from,
     connects_from_test_host,
+    loaded_accepts,
     other_instance,
     release,
 )
@@ -63,3 +65,19 @@ def test_reload_and_restart_keep_other_tables(host):
             assert host.run("nft list table inet system_config_filter").rc == 0
         finally:
             host.run("nft delete table ip sc_foreign")
+
+
+def test_loaded_ruleset_accepts_exactly_what_is_declared(host):
+    # The whole chain as the kernel holds it, not one probed port: any
+    # extra accept (another port, a wider source, a policy) shows here.
+    if release(host) == "bookworm":
+        other = other_instance(host)
+        ssh_sources = tuple(sorted(address(other, family) for family in FAMILIES))
+    else:
+        ssh_sources = "anywhere"
+    accepted, others = loaded_accepts(host)
+    assert accepted == {("tcp", SSH_PORT, ssh_sources), ("tcp", DECLARED_PORT, "anywhere")}
+    assert others == BASE_ACCEPTS
+    with host.sudo():
+        chain = host.check_output("nft list chain inet system_config_filter input")
+    assert "policy drop;" in chain

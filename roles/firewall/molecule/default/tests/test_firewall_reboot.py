@@ -21,15 +21,20 @@ def _reboot(name: str) -> None:
     # SIGRTMIN+3 asks systemd (PID 1) to halt: a clean shutdown, then the
     # container exits. `docker restart` would send SIGTERM, which systemd
     # ignores, and kill it after 10 s.
-    subprocess.run(["docker", "kill", "--signal", "SIGRTMIN+3", name], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["docker", "kill", "--signal", "SIGRTMIN+3", name], check=True, capture_output=True
+    )
     subprocess.run(["timeout", "60", "docker", "wait", name], check=True, capture_output=True)
     subprocess.run(["docker", "start", name], check=True, capture_output=True)
     deadline = time.monotonic() + BOOT_TIMEOUT
     state = ""
     while time.monotonic() < deadline:
-        proc = subprocess.run(["docker", "exec", name, "systemctl", "is-system-running", "--wait"],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            ["docker", "exec", name, "systemctl", "is-system-running", "--wait"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         state = proc.stdout.strip()
         if state in ("running", "degraded"):
             return
