@@ -130,3 +130,59 @@ def test_zuul_service_refusals_change_nothing(zuul_service_outcome, host):
     assert not zuul_service_outcome.containers_changed
     definition = host.file("/etc/zuul-merger/docker-compose.yaml").content_string
     assert "docker.sock" not in definition and "/host" not in definition
+
+
+# -- zuul_executor ----------------------------------------------------------
+
+FAKE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nfake-guards-key\n-----END OPENSSH PRIVATE KEY-----\n"
+)
+ZUUL_EXECUTOR = {
+    "zuul_executor_image": f"{IMAGES}/zuul-executor:latest",
+    "zuul_executor_ssh_private_key": FAKE_KEY,
+    "zuul_executor_site_variables": {"zuul_site_mirror_fqdn": "mirror.example.org"},
+}
+ZUUL_EXECUTOR_BAD = {
+    "image with a space": {"zuul_executor_image": "zuul-executor latest"},
+    "ssh private key a public key": {
+        "zuul_executor_ssh_private_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake fake-guards"
+    },
+    "key file escaping /var/lib/zuul": {
+        "zuul_config_executor_private_key_file": "/var/lib/zuul/../id_rsa"
+    },
+    "key file in /var/lib/zuul itself": {
+        "zuul_config_executor_private_key_file": "/var/lib/zuul/id_rsa"
+    },
+    "key file in the builds": {"zuul_config_executor_private_key_file": "/var/lib/zuul/builds/key"},
+    "site variables escaping /etc/zuul": {"zuul_config_executor_variables": "/etc/zuul/../passwd"},
+    "site variables over zuul.conf": {"zuul_config_executor_variables": "/etc/zuul/zuul.conf"},
+    "site variables over the TLS key": {"zuul_config_executor_variables": "/etc/zuul/tls/key.pem"},
+    "site variables as a string": {"zuul_executor_site_variables": "a=b"},
+}
+ZUUL_EXECUTOR_CASES = {case: ZUUL_EXECUTOR | bad for case, bad in ZUUL_EXECUTOR_BAD.items()}
+ZUUL_EXECUTOR_VARIABLE = {case: next(iter(bad)) for case, bad in ZUUL_EXECUTOR_BAD.items()}
+
+
+@pytest.fixture(scope="module")
+def zuul_executor_outcome(host, stack):
+    files = ("/var/lib/zuul/ssh/id_rsa", "/etc/zuul/site-variables.yaml", "/etc/passwd")
+    before = {path: host.file(path).sha256sum for path in files}
+    containers = stack.containers()
+    result = refusals(host.backend.get_hostname(), "zuul_executor", ZUUL_EXECUTOR_CASES)
+    result.files_changed = [path for path in files if host.file(path).sha256sum != before[path]]
+    result.containers_changed = stack.containers() != containers
+    return result
+
+
+@pytest.mark.parametrize("case", ZUUL_EXECUTOR_CASES)
+def test_zuul_executor_refuses_naming_the_variable(zuul_executor_outcome, case):
+    assert ZUUL_EXECUTOR_VARIABLE[case] in zuul_executor_outcome.messages[case]
+
+
+def test_zuul_executor_refusals_change_nothing(zuul_executor_outcome, host):
+    assert zuul_executor_outcome.changed == 0, zuul_executor_outcome.output[-3000:]
+    assert zuul_executor_outcome.files_changed == []
+    assert not zuul_executor_outcome.containers_changed
+    assert "fake-guards" not in zuul_executor_outcome.output
+    var_lib = host.file("/var/lib")
+    assert (var_lib.user, var_lib.mode) == ("root", 0o755)
