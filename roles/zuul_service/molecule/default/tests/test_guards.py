@@ -186,3 +186,57 @@ def test_zuul_executor_refusals_change_nothing(zuul_executor_outcome, host):
     assert "fake-guards" not in zuul_executor_outcome.output
     var_lib = host.file("/var/lib")
     assert (var_lib.user, var_lib.mode) == ("root", 0o755)
+
+
+# -- zuul_web ---------------------------------------------------------------
+
+ZUUL_WEB = {
+    "zuul_web_image": f"{IMAGES}/zuul-web:latest",
+    "zuul_web_hostnames": ["zuul01.zuul.test", "zuul.zuul.test"],
+    "acme_certificates_directory_url": "https://localhost:14000/dir",
+    "acme_certificates_ca_bundle": "/etc/pebble/tls/ca.pem",
+    "acme_certificates_account_email": "infra-root@example.org",
+}
+ZUUL_WEB_BAD = {
+    "image with a space": {"zuul_web_image": "zuul-web latest"},
+    "hostnames as a string": {"zuul_web_hostnames": "zuul01.zuul.test"},
+    "hostname ending in a newline": {"zuul_web_hostnames": ["zuul01.zuul.test\n"]},
+    "hostname with a space": {"zuul_web_hostnames": ["zuul01.zuul.test evil.example.org"]},
+    "hostname a wildcard": {"zuul_web_hostnames": ["*.zuul.test"]},
+    "no hostnames": {"zuul_web_hostnames": []},
+    "certificate name ..": {"zuul_web_certificate_name": ".."},
+    "certificate name a path": {"zuul_web_certificate_name": "../../ssl"},
+    "web port 443": {"zuul_config_web_port": 443},
+    "web port above 65535": {"zuul_config_web_port": 70000},
+    "web listen address a name": {"zuul_config_web_listen_address": "localhost"},
+}
+ZUUL_WEB_CASES = {case: ZUUL_WEB | bad for case, bad in ZUUL_WEB_BAD.items()}
+ZUUL_WEB_VARIABLE = {case: next(iter(bad)) for case, bad in ZUUL_WEB_BAD.items()}
+APACHE_SITES = [
+    "/etc/apache2/ports.conf",
+    "/etc/apache2/sites-available/zuul-web-http.conf",
+    "/etc/apache2/sites-available/zuul-web-https.conf",
+]
+
+
+@pytest.fixture(scope="module")
+def zuul_web_outcome(host, stack):
+    before = {path: host.file(path).sha256sum for path in APACHE_SITES}
+    containers = stack.containers()
+    result = refusals(host.backend.get_hostname(), "zuul_web", ZUUL_WEB_CASES)
+    result.files_changed = [p for p in APACHE_SITES if host.file(p).sha256sum != before[p]]
+    result.containers_changed = stack.containers() != containers
+    return result
+
+
+@pytest.mark.parametrize("case", ZUUL_WEB_CASES)
+def test_zuul_web_refuses_naming_the_variable(zuul_web_outcome, case):
+    assert ZUUL_WEB_VARIABLE[case] in zuul_web_outcome.messages[case]
+
+
+def test_zuul_web_refusals_change_nothing(zuul_web_outcome, host):
+    assert zuul_web_outcome.changed == 0, zuul_web_outcome.output[-3000:]
+    assert zuul_web_outcome.files_changed == []
+    assert not zuul_web_outcome.containers_changed
+    assert host.run("apache2ctl configtest").rc == 0
+    assert not host.file("/etc/ssl/fullchain.pem").exists
