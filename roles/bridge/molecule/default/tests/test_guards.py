@@ -1,0 +1,72 @@
+"""Values that would damage bridge (and through it every host) are refused before any change.
+
+Every case runs the whole role in check mode (sctools.refusals), on one
+instance: the guards are the same on both releases.
+"""
+
+import pytest
+
+from sctools.refusals import refusals
+
+CASES = {
+    "checkout path /": {"bridge_checkout_path": "/"},
+    "checkout path relative": {"bridge_checkout_path": "opt/system-config"},
+    "venv path /usr": {"bridge_venv_path": "/usr"},
+    "venv path under /usr": {"bridge_venv_path": "/usr/local"},
+    "private dir /etc": {"bridge_private_dir": "/etc"},
+    "private dir escaping": {"bridge_private_dir": "/etc/system-config/../.."},
+    "private dir in the checkout": {"bridge_private_dir": "/opt/system-config/private"},
+    "private dir under /tmp": {"bridge_private_dir": "/tmp/private"},
+    "log dir /var/log": {"bridge_log_dir": "/var/log"},
+    "log dir with a percent": {"bridge_log_dir": "/var/log/run-all-%d"},
+    "ssh key path in /etc/ssh": {"bridge_ssh_key_path": "/etc/ssh/ssh_host_ed25519_key"},
+    "inventories as a string": {"bridge_inventories": "/opt/system-config/inventory/groups.yaml"},
+    "inventory relative": {"bridge_inventories": ["inventory/production/hosts.yaml"]},
+    "inventory with a newline": {
+        "bridge_inventories": ["/opt/system-config/inventory/groups.yaml\n* * * * * root id"]
+    },
+    "repo url plain http": {"bridge_repo_url": "http://opendev.example.org/opendev/system-config"},
+    "repo url git protocol": {"bridge_repo_url": "git://opendev.example.org/system-config"},
+    "repo url a command": {"bridge_repo_url": "ext::sh -c touch% /tmp/pwned"},
+    "repo version an option": {"bridge_repo_version": "--upload-pack=touch /tmp/pwned"},
+    "cron minute 60": {"bridge_cron_minute": "60"},
+    "cron minute with a second line": {"bridge_cron_minute": "0\n* * * * * root id"},
+    "cron hour 24": {"bridge_cron_hour": "0,24"},
+    "cron hour two fields": {"bridge_cron_hour": "* *"},
+    "pip index plain http": {
+        "bridge_pip_environment": {"PIP_INDEX_URL": "http://pypi.example.org/simple"}
+    },
+    "pip trusted host": {"bridge_pip_environment": {"PIP_TRUSTED_HOST": "pypi.example.org"}},
+}
+# The variable each refusal must name.
+VARIABLE = {"private dir in the checkout": "bridge_private_dir"}
+
+
+def variable(case: str) -> str:
+    """The variable of a case: listed above, or the one its values set."""
+    return VARIABLE.get(case) or next(iter(CASES[case]))
+
+
+@pytest.fixture(scope="module")
+def outcome(host):
+    if not host.backend.get_hostname().endswith("-bookworm"):
+        pytest.skip("guards are checked on the bookworm instance")
+    before = host.check_output("crontab -l -u root")
+    result = refusals(host.backend.get_hostname(), "bridge", CASES)
+    result.crontab_changed = host.check_output("crontab -l -u root") != before
+    return result
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
+    assert variable(case) in outcome.messages[case]
+
+
+def test_nothing_changed_or_would_have(outcome, host):
+    assert outcome.changed == 0, outcome.output[-3000:]
+    assert not outcome.crontab_changed
+    for path, mode in (("/", 0o755), ("/etc", 0o755), ("/var/log", 0o755), ("/etc/ssh", 0o755)):
+        directory = host.file(path)
+        assert (directory.user, directory.mode) == ("root", mode)
+    assert not host.file("/opt/system-config/private").exists
+    assert not host.file("/tmp/pwned").exists
