@@ -19,6 +19,25 @@ from sctools import run_all
 
 FAKE = Path(__file__).with_name("fake_ansible_playbook.py")
 
+# The fake, plus what run-all asks of --list-hosts: the hosts of the plan's
+# "targets" (default: its "hosts") within --limit; "targets": null fails.
+LIST_HOSTS = """
+import json, os, sys
+args = sys.argv[1:]
+if "--list-hosts" not in args:
+    os.execv(sys.executable, [sys.executable, FAKE, *args])
+plan = json.load(open(os.environ["FAKE_PLAN"])).get(args[-1], {})
+targets = plan.get("targets", list(plan.get("hosts", {"h1": "ok"})))
+if targets is None:
+    sys.exit("ERROR! cannot list")
+limit = args[args.index("--limit") + 1].split(":")
+hosts = [h for h in targets if h in limit]
+print(f"\\nplaybook: {args[-1]}\\n\\n  play #1 (all:!disabled): Play\\tTAGS: []")
+print(f"    pattern: ['all:!disabled']\\n    hosts ({len(hosts)}):")
+for host in hosts:
+    print(f"      {host}")
+"""
+
 
 class Bench:
     """A schedule, a plan for the fake ansible-playbook, and run-all's paths."""
@@ -30,6 +49,8 @@ class Bench:
         monkeypatch.setenv("FAKE_CALLS", str(self.calls))
         monkeypatch.setenv("FAKE_PLAN", str(self.plan_file))
         self.plan_file.write_text("{}")
+        self.fake = tmp_path / "fake_with_list_hosts.py"
+        self.fake.write_text(f"FAKE = {str(FAKE)!r}\n{LIST_HOSTS}")
 
     def schedule(self, playbooks: dict) -> None:
         entries = {
@@ -52,7 +73,7 @@ class Bench:
             "--lock-file", str(self.tmp / "run-all.lock"),
             "--stop-file", str(self.tmp / "emergency-stop"),
             "--metrics-file", str(self.tmp / "metrics" / "run_all.prom"),
-            "--ansible-playbook", f"{sys.executable} {FAKE}",
+            "--ansible-playbook", f"{sys.executable} {self.fake}",
             *extra,
         ]  # fmt: skip
 
@@ -143,9 +164,78 @@ def test_failure_on_one_host_skips_only_that_host_downstream(bench):
             bench.called(dependent)["argv"][bench.called(dependent)["argv"].index("--limit") + 1]
             == "all:!h2"
         )
-        assert bench.outcome(dependent)["status"] == "ok"
         assert bench.outcome(dependent)["excluded_hosts"] == ["h2"]
+    # certs and zuul would have run on h2; mirror (only h1) would not.
+    for dependent in ("certs", "zuul"):
+        assert bench.outcome(dependent)["status"] == "partial"
+        assert bench.outcome(dependent)["hosts_left_out"] == ["h2"]
+    assert bench.outcome("mirror")["status"] == "ok"
+    assert bench.outcome("mirror")["hosts_left_out"] == []
     assert "h2" not in bench.outcome("zuul")["hosts"]
+
+
+ZOOKEEPER = {
+    "base": ([], 30, "cron"),
+    "service-zookeeper": (["base"], 30, "cron"),
+    "service-mirror": (["base"], 30, "cron"),
+}
+
+
+def metric(bench, name: str, playbook: str) -> str:
+    metrics = (bench.tmp / "metrics" / "run_all.prom").read_text()
+    [line] = [m for m in metrics.splitlines() if m.startswith(f'{name}{{playbook="{playbook}"}}')]
+    return line.split()[-1]
+
+
+def test_a_playbook_that_left_out_a_host_that_failed_upstream_is_not_a_success(bench):
+    """Issue 17, item 3: zk02 unreachable during base; service-zookeeper ran on
+    2 of 3 members and its metric said success=1."""
+    bench.schedule(ZOOKEEPER)
+    members = {"zk01": "ok", "zk02": "ok", "zk03": "ok"}
+    bench.plan({
+        "base": {"hosts": {**members, "zk02": "unreachable", "mirror01": "ok"}},
+        "service-zookeeper": {"hosts": members},
+        "service-mirror": {"hosts": {"mirror01": "ok"}},
+    })  # fmt: skip
+    assert bench.run() == run_all.EXIT_FAILED
+    zookeeper = bench.outcome("service-zookeeper")
+    assert sorted(zookeeper["hosts"]) == ["zk01", "zk03"]
+    assert zookeeper["status"] == "partial"
+    assert zookeeper["hosts_left_out"] == ["zk02"]
+    assert "left out zk02" in zookeeper["reason"]
+    assert metric(bench, "run_all_playbook_success", "service-zookeeper") == "0"
+    assert metric(bench, "run_all_playbook_hosts_left_out", "service-zookeeper") == "1"
+    # zk02 is no mirror: service-mirror left nobody out.
+    mirror = bench.outcome("service-mirror")
+    assert (mirror["status"], mirror["hosts_left_out"]) == ("ok", [])
+    assert mirror["excluded_hosts"] == ["zk02"]
+    assert metric(bench, "run_all_playbook_success", "service-mirror") == "1"
+    assert metric(bench, "run_all_playbook_hosts_left_out", "service-mirror") == "0"
+    assert metric(bench, "run_all_playbook_hosts_left_out", "base") == "0"
+
+
+def test_hosts_left_out_count_all_excluded_ones_when_they_cannot_be_listed(bench):
+    bench.schedule(ZOOKEEPER)
+    bench.plan({
+        "base": {"hosts": {"zk01": "ok", "zk02": "unreachable"}},
+        "service-mirror": {"hosts": {"mirror01": "ok"}, "targets": None},
+    })  # fmt: skip
+    bench.run()
+    mirror = bench.outcome("service-mirror")
+    assert (mirror["status"], mirror["hosts_left_out"]) == ("partial", ["zk02"])
+    assert "could not list its hosts" in mirror["reason"]
+
+
+def test_parse_list_hosts():
+    output = (
+        "\nplaybook: playbooks/a.yaml\n\n"
+        "  play #1 (zookeeper:!disabled): Zk\tTAGS: []\n"
+        "    pattern: ['zookeeper:!disabled']\n    hosts (2):\n      zk01\n      zk02\n\n"
+        "  play #2 (mirror): Mirror\tTAGS: []\n    pattern: ['mirror']\n    hosts (0):\n"
+    )
+    assert run_all.parse_list_hosts(output) == {"zk01", "zk02"}
+    assert run_all.parse_list_hosts("PLAY RECAP\n") is None
+    assert run_all.parse_list_hosts("    hosts (2):\n      zk01\n") is None
 
 
 def test_user_limit_is_combined_with_excluded_hosts(bench):
@@ -394,6 +484,7 @@ def test_report_log_and_metrics_are_written(bench):
     assert "PLAY RECAP" in Path(outcome["log"]).read_text()
     metrics = (bench.tmp / "metrics" / "run_all.prom").read_text()
     assert 'run_all_playbook_success{playbook="a"} 1' in metrics
+    assert 'run_all_playbook_hosts_left_out{playbook="a"} 0' in metrics
     assert bench.report()["exit_code"] == 0
 
 

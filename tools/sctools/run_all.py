@@ -12,11 +12,20 @@ The playbooks are playbooks/<name>.yaml beside the schedule (each must
 exist when the schedule is loaded) and ansible-playbook runs in the
 schedule's directory: the checkout, for the default schedule.
 
+A playbook that ran without hosts that failed upstream, and would have
+run on them (ansible-playbook --list-hosts limited to those hosts says so),
+has left them out: its status is "partial", not "ok", even when it
+succeeded on every host it ran on, and its success metric is 0. A host
+excluded only because it failed in a dependency the playbook does not
+target (a mirror playbook without a failed ZooKeeper member) is not
+counted.
+
 Each run writes, under --log-dir/<run id>/, one log per playbook and
-report.json (per playbook: start, duration, status, and per host ok,
-changed, failed, unreachable); older runs beyond --keep-runs are deleted.
-Durations and results are exported as a Prometheus textfile (--metrics-file)
-for node-exporter's textfile collector.
+report.json (per playbook: start, duration, status, the hosts excluded
+because they failed upstream and those of them it targets, hosts_left_out,
+and per host ok, changed, failed, unreachable); older runs beyond
+--keep-runs are deleted. Durations and results are exported as a
+Prometheus textfile (--metrics-file) for node-exporter's textfile collector.
 
 A playbook never outlives the run's hold on the lock. ansible-playbook
 inherits the lock's file descriptor, and an flock lasts until the last
@@ -29,7 +38,8 @@ playbook's whole process group (TERM, then KILL after a grace period).
 
 Exit codes:
   0  every playbook succeeded on every host
-  1  a playbook failed (on some or all hosts), timed out or was skipped
+  1  a playbook failed (on some or all hosts), timed out, was skipped or
+     left out hosts that failed upstream (partial)
   2  bad usage or a malformed schedule, or what the run needs is missing
      (a scheduled playbook's file, ansible-playbook, a usable lock file or
      log directory): found before any playbook runs
@@ -65,6 +75,7 @@ from sctools.schedule import Schedule, ScheduleError, load_schedule
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_STOPPED = 0, 1, 2, 3, 4
 KILL_GRACE_SECONDS = 10
+LIST_HOSTS_TIMEOUT = 300
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
@@ -106,11 +117,14 @@ class Outcome:
     """What happened to one playbook in this run."""
 
     name: str
-    status: str = "waiting"  # waiting, running, ok, failed, timed_out, skipped, not_run
+    # waiting, running, ok, partial (ok, without hosts that failed upstream),
+    # failed, timed_out, skipped, not_run
+    status: str = "waiting"
     started: str | None = None
     duration: float = 0.0
     returncode: int | None = None
-    excluded_hosts: list[str] = field(default_factory=list)
+    excluded_hosts: list[str] = field(default_factory=list)  # failed upstream
+    hosts_left_out: list[str] = field(default_factory=list)  # of those, the ones it targets
     hosts: dict[str, dict] = field(default_factory=dict)
     reason: str = ""
     log: str = ""
@@ -322,6 +336,68 @@ def limit_pattern(user_limit: str | None, excluded: list[str]) -> str | None:
     return ":".join([user_limit or "all", *(f"!{h}" for h in excluded)])
 
 
+def child_options(options: Options) -> dict:
+    """Popen arguments for every child: see the module's docstring."""
+    return {
+        "start_new_session": True,  # its own process group: terminate() stops all of it
+        "pass_fds": (options.lock_fd,),
+        "preexec_fn": die_with_run_all(),
+    }
+
+
+HOSTS_HEADER = re.compile(r"^(\s+)hosts \((\d+)\):$")
+
+
+def parse_list_hosts(output: str) -> set[str] | None:
+    """The hosts of every play in `ansible-playbook --list-hosts` output;
+    None when the output is not that."""
+    hosts: set[str] = set()
+    lines = output.splitlines()
+    headers = 0
+    for i, line in enumerate(lines):
+        match = HOSTS_HEADER.match(line)
+        if not match:
+            continue
+        headers += 1
+        count, indent = int(match[2]), len(match[1])
+        listed = lines[i + 1 : i + 1 + count]
+        if len(listed) != count or any(
+            len(h) - len(h.lstrip()) <= indent or not h.strip() for h in listed
+        ):
+            return None
+        hosts |= {h.strip() for h in listed}
+    return hosts if headers else None
+
+
+def targeted(playbook_path: str, hosts: list[str], options: Options) -> tuple[list[str], str]:
+    """Which of hosts the playbook would run on, and '' or why that is unknown.
+
+    Asks ansible-playbook --list-hosts, limited to those hosts. When it
+    cannot tell, every one of them counts: better a false "partial" than a
+    false "ok".
+    """
+    command = [*options.ansible_playbook]
+    for inventory in options.inventories:
+        command += ["-i", inventory]
+    command += ["--list-hosts", "--limit", ":".join(hosts), playbook_path]
+    try:
+        result = subprocess.run(
+            command,
+            cwd=options.root,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=LIST_HOSTS_TIMEOUT,
+            **child_options(options),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return hosts, f"could not list its hosts ({exc})"
+    listed = parse_list_hosts(result.stdout) if result.returncode == 0 else None
+    if listed is None:
+        return hosts, f"could not list its hosts (--list-hosts exited {result.returncode})"
+    return sorted(set(hosts) & listed), ""
+
+
 def run_playbook(
     schedule: Schedule,
     outcome: Outcome,
@@ -359,9 +435,7 @@ def run_playbook(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            start_new_session=True,  # its own process group: terminate() stops all of it
-            pass_fds=(options.lock_fd,),
-            preexec_fn=die_with_run_all(),
+            **child_options(options),
         )
         timed_out = False
         while proc.poll() is None:
@@ -376,12 +450,21 @@ def run_playbook(
         h: {"status": host_status(c), **c}
         for h, c in parse_recap(log.read_text(errors="replace")).items()
     }
+    unknown = ""
+    if outcome.excluded_hosts and not stop.is_set():
+        outcome.hosts_left_out, unknown = targeted(playbook.path, outcome.excluded_hosts, options)
     if timed_out:
         outcome.status = "timed_out"
         outcome.reason = f"killed after its timeout of {playbook.timeout} s"
     elif stop.is_set():
         outcome.status = "failed"
         outcome.reason = "interrupted"
+    elif proc.returncode == 0 and outcome.hosts_left_out:
+        # Not "ok": it did not converge every host it targets (issue 17, item 3).
+        outcome.status = "partial"
+        outcome.reason = f"left out {', '.join(outcome.hosts_left_out)} (failed upstream)" + (
+            f"; {unknown}" if unknown else ""
+        )
     elif proc.returncode == 0:
         outcome.status = "ok"
     else:
@@ -483,10 +566,15 @@ def rotate(log_dir: Path, keep: int) -> None:
 PLAYBOOK_METRICS = (
     ("run_all_playbook_duration_seconds", "Wall time of the playbook in the last run.",
      lambda o: o.duration),
-    ("run_all_playbook_success", "1 if the playbook succeeded on every host.",
+    ("run_all_playbook_success",
+     "1 if the playbook succeeded on every host it targets; 0 also when it left out hosts "
+     "that failed upstream (status partial).",
      lambda o: int(o.status == "ok")),
     ("run_all_playbook_failed_hosts", "Hosts that failed or were unreachable.",
      lambda o: len(o.failed_hosts)),
+    ("run_all_playbook_hosts_left_out",
+     "Hosts the playbook targets but ran without, because they failed upstream.",
+     lambda o: len(o.hosts_left_out)),
 )  # fmt: skip
 
 
