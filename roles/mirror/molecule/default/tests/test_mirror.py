@@ -12,10 +12,11 @@ Every HTTPS request verifies the mirror's certificate against pebble's root.
 """
 
 import contextlib
+import email.utils
 import json
 import os
 import shlex
-import time
+import urllib.parse
 
 import pytest
 import testinfra.utils.ansible_runner
@@ -40,6 +41,10 @@ LOG = "/var/log/apache2/mirror-access.log"
 STATIC = "/var/www/mirror"
 CHALLENGES = "/var/lib/acme-challenge/.well-known/acme-challenge"
 VENV = "/root/mirror-test-venv"  # /tmp is noexec in the instances
+MANIFEST_EXPIRE = 5  # converge's mirror_registry_manifest_expire
+# The Docker Hub stand-in's front records each request here and holds
+# manifest requests while FRONT/hold exists (tests/standins/dockerhub.yml).
+FRONT = "/run/standin-registry-front"
 
 
 def base(registry, scheme="https"):
@@ -80,6 +85,25 @@ def cache_bytes(host):
     """What htcacheclean counts: the sizes of the cache's files."""
     out = host.check_output(f"find {CACHE} -type f -printf '%s\\n'")
     return sum(int(n) for n in out.split())
+
+
+def wait_until_stale(host, headers: str) -> None:
+    """Wait until the instance's clock is past the expiry of the copy stored
+    with these response headers (its Date plus the manifests' expire time):
+    a condition on the clock, whatever the load."""
+    dates = [line[5:] for line in headers.splitlines() if line.lower().startswith("date:")]
+    stored = email.utils.parsedate_to_datetime(dates[0].strip()).timestamp()
+    wait_for(host, f"[ $(date +%s) -ge {int(stored) + MANIFEST_EXPIRE + 1} ]")
+
+
+def wait_for(host, condition: str) -> None:
+    """Poll a shell condition on the instance until it holds (at most 2 min)."""
+    host.check_output(f"timeout 120 sh -c {shlex.quote(f'until {condition}; do sleep 0.1; done')}")
+
+
+def upstream_requests(host, path: str) -> int:
+    """How many requests for path the Docker Hub stand-in's front has seen."""
+    return int(host.run(f"grep -c ' {path}$' {FRONT}/requests").stdout.strip() or 0)
 
 
 @contextlib.contextmanager
@@ -220,14 +244,54 @@ def test_cdn_blob_cache_ignores_the_signed_query_string(host, image):
 
 def test_stale_manifest_is_served_while_docker_hub_is_down(host, image):
     url = manifest_url("dockerhub")
-    sha256_of(host, "-H", f"Accept: {SCHEMA2}", url)
-    time.sleep(6)  # past converge's mirror_registry_manifest_expire (5 s)
+    stored = curl(host, "-f", "-o", "/dev/null", "-D", "-", "-H", f"Accept: {SCHEMA2}", url)
+    wait_until_stale(host, stored.stdout)
     with docker_hub_down(host):
         sha = sha256_of(host, "-H", f"Accept: {SCHEMA2}", url)
         headers = curl(host, "-f", "-o", "/dev/null", "-D", "-", "-H", f"Accept: {SCHEMA2}", url)
     assert f"sha256:{sha}" == image["manifest_digest"]
     # mod_cache's mark of a stale copy served because the upstream failed
     assert "warning: 111" in headers.stdout.lower(), headers.stdout
+
+
+def test_ten_requests_at_once_for_a_stale_manifest_go_upstream_once(host, image):
+    # CacheLock: while one request refreshes a stale copy, the others get
+    # the stale copy; without it all ten go to Docker Hub at once.
+    url = manifest_url("dockerhub")
+    path = urllib.parse.urlsplit(url).path
+    accept = f"Accept: {SCHEMA2}, {OCI}-{os.urandom(4).hex()}"  # a cache entry of its own
+    stored = curl(host, "-f", "-o", "/dev/null", "-D", "-", "-H", accept, url)
+    wait_until_stale(host, stored.stdout)
+    before = upstream_requests(host, path)
+    answered = f"grep -c '\"GET {path} HTTP/1.1\" 200 ' {LOG}"
+    answered_before = int(host.check_output(answered))
+    herd = " ".join(["-o /dev/null " + shlex.quote(url)] * 10)
+    host.check_output(f"rm -f /root/herd.out && touch {FRONT}/hold")
+    try:
+        # One curl, ten transfers started at once; a line per finished one.
+        host.check_output(
+            "systemd-run --unit sc-mirror-herd --collect sh -c "
+            + shlex.quote(
+                f"curl -sS --cacert {ROOT} -Z --parallel-immediate --parallel-max 10 "
+                f"-H {shlex.quote(accept)} -w '%{{http_code}}\\n' {herd} "
+                "> /root/herd.out 2> /root/herd.err"
+            )
+        )
+        # Upstream held: with the lock one request waits there and nine are
+        # answered (the access log says so); without it a second one
+        # reaches upstream.
+        wait_for(
+            host,
+            f"[ $(grep -c ' {path}$' {FRONT}/requests) -ge {before + 2} ] "
+            f"|| [ $({answered}) -ge {answered_before + 9} ]",
+        )
+    finally:
+        host.run(f"rm -f {FRONT}/hold")
+    wait_for(host, "! systemctl is-active -q sc-mirror-herd")
+    assert host.file("/root/herd.out").content_string.split() == ["200"] * 10
+    # One refresh: mod_cache asks with a conditional GET, then fetches the
+    # manifest (the stand-in answers 304, then 200). Ten would be 10 or more.
+    assert upstream_requests(host, path) - before <= 2
 
 
 def test_cdn_blob_is_served_while_docker_hub_is_down(host, image):
@@ -281,6 +345,48 @@ def test_htcacheclean_trims_the_cache_to_its_limit(host, image):
     result = host.check_output("systemctl show -P Result mirror-htcacheclean.service")
     assert result == "success"
     assert cache_bytes(host) <= CACHE_LIMIT
+
+
+CACHE_CHECK = "/usr/local/sbin/mirror-cache-check"
+CACHE_METRICS = "/var/lib/prometheus/node-exporter/mirror_cache.prom"
+
+
+def cache_metrics(host) -> dict[str, int]:
+    text = host.file(CACHE_METRICS).content_string
+    return {k: int(v) for k, v in (line.split() for line in text.splitlines() if line[:1] != "#")}
+
+
+def test_auto_cache_limit_is_a_share_of_its_file_system(host):
+    size = int(host.check_output(f"df -B1 --output=size {CACHE} | tail -n 1"))
+    assert int(host.check_output(f"{CACHE_CHECK} limit --limit auto --percent 50")) == size // 2
+    assert int(host.check_output(f"{CACHE_CHECK} limit")) == CACHE_LIMIT  # converge's 2M
+
+
+def test_trim_reports_the_cache_in_the_textfile(host):
+    host.check_output("systemctl start mirror-htcacheclean.service")
+    metrics = cache_metrics(host)
+    assert metrics["mirror_cache_limit_bytes"] == CACHE_LIMIT
+    assert metrics["mirror_cache_bytes"] == cache_bytes(host)
+    assert metrics["mirror_cache_filesystem_avail_bytes"] > 0
+    assert metrics["mirror_cache_full"] == 0
+
+
+def test_a_cache_over_its_limit_fails_the_trim_and_the_converge(host):
+    host.check_output("systemctl start mirror-htcacheclean.service")  # from a trimmed cache
+    stuck = f"{CACHE}/zz-test-stuck"  # not a cache entry: htcacheclean leaves it
+    host.check_output(f"head -c {CACHE_LIMIT * 2} /dev/zero > {stuck}")
+    try:
+        check = host.run(f"{CACHE_CHECK} report")
+        assert check.rc == 1
+        assert "nearly full" in check.stderr and "of its limit" in check.stderr
+        assert cache_metrics(host)["mirror_cache_full"] == 1
+        assert host.run("systemctl start mirror-htcacheclean.service").rc != 0
+        assert host.service("mirror-htcacheclean.service").is_running is False
+        assert "failed" in host.run("systemctl is-failed mirror-htcacheclean.service").stdout
+    finally:
+        host.run(f"rm -f {stuck}")
+    assert host.run(f"{CACHE_CHECK} report").rc == 0
+    assert cache_metrics(host)["mirror_cache_full"] == 0
 
 
 def test_debian_htcacheclean_daemon_is_masked_and_stopped(host):
