@@ -39,18 +39,15 @@ def reloads(host, unit):
 def pebble_root(host):
     """pebble's current root, from its management port."""
     host.check_output(
-        f"curl -sf --cacert /etc/pebble/tls/ca.pem -o {PEBBLE_ROOT} "
-        "https://localhost:15000/roots/0"
+        f"curl -sf --cacert /etc/pebble/tls/ca.pem -o {PEBBLE_ROOT} https://localhost:15000/roots/0"
     )
     return PEBBLE_ROOT
 
 
 @pytest.mark.parametrize("name", sorted(CERTS))
 def test_certificate_names_the_declared_domains(host, name):
-    out = host.check_output(
-        f"openssl x509 -noout -ext subjectAltName -in {DIR}/{name}/cert.pem"
-    )
-    found = sorted(p.strip()[len("DNS:"):] for p in out.splitlines()[1].split(","))
+    out = host.check_output(f"openssl x509 -noout -ext subjectAltName -in {DIR}/{name}/cert.pem")
+    found = sorted(p.strip()[len("DNS:") :] for p in out.splitlines()[1].split(","))
     assert found == sorted(CERTS[name])
 
 
@@ -68,8 +65,7 @@ def test_fullchain_is_cert_then_chain(host, name):
     d = f"{DIR}/{name}"
     full = host.file(f"{d}/fullchain.pem").content_string
     assert full == (
-        host.file(f"{d}/cert.pem").content_string
-        + host.file(f"{d}/chain.pem").content_string
+        host.file(f"{d}/cert.pem").content_string + host.file(f"{d}/chain.pem").content_string
     )
 
 
@@ -107,9 +103,9 @@ def test_timer_run_keeps_certificates_not_due(host):
     before = {n: serial(host, n) for n in CERTS}
     runs = (reloads(host, "acme-test-web"), reloads(host, "acme-test-mail"))
     host.check_output("systemctl start acme-certificates-renew.service")
-    assert host.check_output(
-        "systemctl show -P Result acme-certificates-renew.service"
-    ) == "success"
+    assert (
+        host.check_output("systemctl show -P Result acme-certificates-renew.service") == "success"
+    )
     assert {n: serial(host, n) for n in CERTS} == before
     assert (reloads(host, "acme-test-web"), reloads(host, "acme-test-mail")) == runs
 
@@ -130,8 +126,7 @@ def test_forced_renewal_reloads_only_its_own_service(host):
 def test_renewed_certificate_still_verifies(host, pebble_root):
     host.check_output("acme-certificates-renew --force web")
     cmd = host.run(
-        f"openssl verify -CAfile {pebble_root} -untrusted {DIR}/web/chain.pem "
-        f"{DIR}/web/cert.pem"
+        f"openssl verify -CAfile {pebble_root} -untrusted {DIR}/web/chain.pem {DIR}/web/cert.pem"
     )
     assert cmd.rc == 0, cmd.stdout + cmd.stderr
 
