@@ -44,7 +44,9 @@ if ! docker info >/dev/null 2>&1; then
     if [ -d /run/systemd/system ]; then
         systemctl start docker
     else
-        nohup dockerd >>/var/log/dockerd.log 2>&1 &
+        # A session of its own: stopping the run that started it (Ctrl-C,
+        # a killed CI job) must not take the engine and every container down.
+        setsid nohup dockerd >>/var/log/dockerd.log 2>&1 < /dev/null &
     fi
     for _ in $(seq 60); do
         docker info >/dev/null 2>&1 && break
