@@ -112,23 +112,44 @@ def lock_holder_pid() -> int | None:
     return int(match[1]) if match else None
 
 
-def test_overlapping_run_exits_at_once_and_a_killed_run_recovers(deployed):
-    run_all_on_bridge(background=True)
-    deadline = time.monotonic() + 60
-    while lock_holder_pid() is None and time.monotonic() < deadline:
+def playbooks_of(run_all_pid: int) -> list[int]:
+    """The ansible-playbook processes a run-all on bridge has started."""
+    found = on(BRIDGE, f"pgrep -P {run_all_pid} -f ansible-playbook").stdout
+    return [int(p) for p in found.split()]
+
+
+def alive(pid: int) -> bool:
+    return on(BRIDGE, f"kill -0 {pid}").returncode == 0
+
+
+def wait_until(condition, what: str, seconds: int = 300) -> None:
+    """Poll a condition (not a number of seconds) until it holds; fail naming it."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
         time.sleep(0.5)
+
+
+def test_overlapping_run_exits_at_once_and_a_killed_run_never_overlaps_the_next(deployed):
+    run_all_on_bridge(background=True)
+    wait_until(lambda: lock_holder_pid() is not None, "the background run takes the lock")
     pid = lock_holder_pid()
-    assert pid, "the background run never took the lock"
     second = run_all_on_bridge()
     assert second.returncode == 3, second.stdout + second.stderr
     assert f"pid {pid} started" in second.stderr
-    time.sleep(8)  # let the first run get half-way into base.yaml
-    on(BRIDGE, f"kill -TERM {pid}")
-    deadline = time.monotonic() + 60
-    while on(BRIDGE, f"kill -0 {pid}").returncode == 0 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    again = run_all_on_bridge()
+    # Half-way: its playbook converges. Then SIGKILL, as the OOM killer does.
+    wait_until(lambda: playbooks_of(pid), "the background run starts a playbook")
+    playbooks = playbooks_of(pid)
+    on(BRIDGE, f"kill -KILL {pid}")
+    # The orphaned playbook holds the lock until it is gone (and it dies
+    # with run-all): every run started meanwhile exits 3 at once, and the
+    # one that runs starts after it.
+    deadline = time.monotonic() + 300
+    while (again := run_all_on_bridge()).returncode == 3:
+        assert any(alive(p) for p in playbooks) or lock_holder_pid() is None, again.stderr
+        assert time.monotonic() < deadline, "the killed run's lock was never released"
     assert again.returncode == 0, again.stdout[-3000:]
+    assert not any(alive(p) for p in playbooks)
 
 
 def test_dead_host_is_named_and_the_others_converge(deployed):
