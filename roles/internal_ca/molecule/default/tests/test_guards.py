@@ -27,6 +27,14 @@ CASES = {
     "renew days 0": {"internal_ca_renew_days": 0},
     "valid days below renew days": {"internal_ca_valid_days": 20},
     "authority valid days beyond a century": {"internal_ca_authority_valid_days": 100000},
+    # Refused by argument_specs or the guards alike (these were one converge each).
+    "dest empty": {"internal_ca_dest": ""},
+    "names empty": {"internal_ca_names": []},
+    "name not a host name": {"internal_ca_names": ["zk01.example.org", "not a host name"]},
+    "address not an address": {"internal_ca_names": ["fd00:::1"]},
+    "owner empty": {"internal_ca_owner": ""},
+    "renew days not a number": {"internal_ca_renew_days": "soon"},
+    "key size 1024": {"internal_ca_key_size": 1024},
 }
 
 

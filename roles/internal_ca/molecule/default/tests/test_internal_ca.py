@@ -298,31 +298,6 @@ def test_changed_names_reissue_the_certificate_and_keep_the_ca(instances):
         assert rc == 0, output
 
 
-@pytest.mark.parametrize(
-    "extra_vars",
-    [
-        {"internal_ca_dest": ""},
-        {"internal_ca_dest": "etc/zookeeper/tls"},
-        {"internal_ca_names": []},
-        {"internal_ca_names": ["zk01.example.org", "not a host name"]},
-        {"internal_ca_names": ["fd00:::1"]},
-        {"internal_ca_owner": ""},
-        {"internal_ca_renew_days": "soon"},
-        {"internal_ca_valid_days": 20},
-        {"internal_ca_key_size": 1024},
-    ],
-    ids=lambda extra_vars: "-".join(f"{k}={v!r}" for k, v in extra_vars.items()),
-)
-def test_invalid_variable_fails_naming_it_and_changes_nothing(instances, extra_vars):
-    (variable,) = extra_vars
-    before = snapshot(instances)
-    rc, changed, output = converge(extra_vars)
-    assert rc != 0, output
-    assert variable in failure_messages(output), output
-    assert set(changed.values()) == {0}, output
-    assert snapshot(instances) == before
-
-
 def test_ca_certificate_without_its_key_is_refused(instances):
     # A new CA key could not sign for the CA that every host trusts.
     key = CA_DIR / "ca-key.pem"

@@ -257,21 +257,3 @@ def test_an_invalid_setting_is_refused_and_the_running_config_kept(host):
     assert 'For input string: "many"' in result.stdout + result.stderr
     assert host.file("/etc/zookeeper/zoo.cfg").content_string == before_cfg
     assert container(host) == before
-
-
-@pytest.mark.parametrize(
-    "extra_vars",
-    [
-        {"zookeeper_myid": 0},
-        {"zookeeper_myid": 256},
-        # zk1.example.org's id is 1 (its name), as is this host's.
-        {"zookeeper_ensemble": ["{{ inventory_hostname }}", "zk1.example.org"]},
-    ],
-    ids=["myid-0", "myid-256", "repeated-myid"],
-)
-def test_a_bad_server_id_is_refused_before_anything_changes(host, extra_vars):
-    before_cfg = host.file("/etc/zookeeper/zoo.cfg").content_string
-    result = converge_instance(SCENARIO_DIR, host.backend.get_hostname(), extra_vars)
-    assert result.returncode != 0
-    assert "server id" in result.stdout + result.stderr
-    assert host.file("/etc/zookeeper/zoo.cfg").content_string == before_cfg
