@@ -8,6 +8,7 @@ directory byte-identical (nothing written, no temporary directory left).
 from __future__ import annotations
 
 import copy
+import difflib
 import errno
 import os
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sctools import namespaces
+from sctools import namespace_outputs, namespaces
 from sctools.namespace_metadata import (
     BRANCH_NAME,
     CONNECTION_NAME,
@@ -1085,3 +1086,80 @@ def test_migration_without_renameat2_renames_aside_then_links(tmp_path, capsys, 
     assert code == 0, output
     assert out.is_symlink() and snapshot(out) == expected(NEW)
     assert beside(out) == settled(out)
+
+
+# --- Work that grows with the metadata and the change, not their square -----------
+
+
+def many_projects(count: int, version: str = "") -> dict:
+    """BASE with `count` more projects in alpha, approved by alpha-core."""
+    data = copy.deepcopy(BASE)
+    projects = data["alpha.yaml"]["projects"]
+    for n in range(count):
+        projects[f"alpha/repo-{n:05d}"] = {"description": f"repository {n}{version}"}
+    return data
+
+
+def test_diff_of_scattered_changes_scans_lines_a_bounded_number_of_times(
+    tmp_path, capsys, monkeypatch
+):
+    # difflib's SequenceMatcher rescans the stretch left between matches for
+    # each scattered change: quadratic, 20 s for 5,000 projects, and no end
+    # in sight for 280,000. Count the lines its longest-match search scans.
+    meta = write_metadata(tmp_path / "ns", many_projects(600))
+    out = tmp_path / "out"
+    assert namespaces.main(["build", "--namespaces", str(meta), "--out", str(out)]) == 0
+    write_metadata(meta, many_projects(600, version=" (v2)"))  # every description changes
+    lines = (out / "gerrit/projects.yaml").read_text().count("\n")
+    scanned = []
+    original = difflib.SequenceMatcher.find_longest_match
+
+    def counted(self, alo=0, ahi=None, blo=0, bhi=None):
+        ahi = len(self.a) if ahi is None else ahi
+        scanned.append(ahi - alo)
+        return original(self, alo, ahi, blo, bhi)
+
+    monkeypatch.setattr(difflib.SequenceMatcher, "find_longest_match", counted)
+    code, output = run(capsys, "diff", "--namespaces", str(meta), "--out", str(out))
+    assert code == 0
+    assert output.count("\n+  description: repository ") == 600
+    assert sum(scanned) <= 2 * lines, (sum(scanned), lines)
+
+
+def test_yaml_is_dumped_in_batches_and_the_pieces_join_into_one_dump(monkeypatch):
+    # PyYAML builds a node per scalar of what it dumps: one dump of every
+    # project held 1.7 GB at 280,000. Dumps of _BATCH items join into the
+    # same bytes as one dump of all.
+    data = many_projects(250)
+    sizes = []
+    original = yaml.dump
+
+    def dump(value, *args, **kwargs):
+        sizes.append(len(value) if isinstance(value, list) else 1)
+        return original(value, *args, **kwargs)
+
+    monkeypatch.setattr(namespace_outputs, "_BATCH", 10**9, raising=False)
+    whole = rendered(data)
+    monkeypatch.setattr(namespace_outputs, "_BATCH", 7, raising=False)
+    monkeypatch.setattr(yaml, "dump", dump)
+    assert rendered(data) == whole
+    assert len(yaml.safe_load(whole["gerrit/projects.yaml"])) == 255
+    assert max(sizes) <= 7
+
+
+def test_build_writes_each_file_as_it_is_made(tmp_path):
+    # The outputs are streamed: the first file is on disk before the second
+    # is made, so build never holds them all.
+    out = tmp_path / "out"
+    seen = []
+
+    def pieces(name: str):
+        written = [p.name for p in out.parent.glob(".out.gen-*/*") if p.read_text()]
+        seen.append((name, sorted(written)))
+        yield f"{name} 1\n"
+        yield f"{name} 2\n"
+
+    files = ((name, pieces(name)) for name in ("a", "b", "c"))
+    assert namespaces.write_output_dir(out, files)
+    assert seen == [("a", []), ("b", ["a"]), ("c", ["a", "b"])]
+    assert (out / "c").read_text() == "c 1\nc 2\n"

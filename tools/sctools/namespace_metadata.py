@@ -276,6 +276,7 @@ class _Fields:
             self.error(where, f"must be a list, not {_kind(value)}")
             return None
         result, ok = [], True
+        seen = set()  # `in result` would rescan the list: quadratic in a long member list
         for i, item in enumerate(value):
             item = self.string(item, f"{where}[{i}]", pattern, what)
             if item is None:
@@ -283,11 +284,12 @@ class _Fields:
             elif choices and item not in choices:
                 self.error(f"{where}[{i}]", f"'{item}' is not one of {', '.join(choices)}")
                 ok = False
-            elif item in result:
+            elif item in seen:
                 self.error(f"{where}[{i}]", f"'{item}' is listed twice")
                 ok = False
             else:
                 result.append(item)
+                seen.add(item)
         return result if ok else None
 
     def typed(self, kind: str, value: Any, where: str) -> Any:

@@ -1,8 +1,11 @@
 """Aggregate validated namespace metadata into the files that get deployed.
 
-`render(metadata)` returns {relative path: text} and nothing else: no
-clock, no file system, sorted everywhere, so two builds of the same metadata
-are byte-identical. The layout (docs/namespaces.md):
+`render_stream(metadata)` yields each file as (relative path, pieces of
+text), in path order, one piece at a time: `build` writes 280,000 projects
+without holding their text. `render(metadata)` returns the same as
+{relative path: text}. No clock, no file system, sorted everywhere, so two
+builds of the same metadata are byte-identical. The layout
+(docs/namespaces.md):
 
     zuul/main.yaml                       Zuul's tenant configuration
     gerrit/projects.yaml                 every code-review project
@@ -19,6 +22,9 @@ description of a project is in projects.yaml.
 """
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 
 import yaml
 
@@ -69,14 +75,24 @@ def validate(
 
 def render(meta: Metadata) -> dict[str, str]:
     """Every output file, path relative to the output directory -> text."""
-    files = {
-        MAIN_YAML: zuul_main_yaml(meta),
-        PROJECTS_YAML: projects_yaml(meta),
-        GROUPS_YAML: groups_yaml(meta),
+    return {path: "".join(pieces) for path, pieces in render_stream(meta)}
+
+
+def render_stream(meta: Metadata) -> Iterator[tuple[str, Iterator[str]]]:
+    """Every output file in path order: (path, its text in pieces).
+
+    Each file's pieces are made as they are read, so whoever writes them
+    holds one piece (at most _BATCH projects' YAML) at a time.
+    """
+    makers: dict[str, Callable[[], Iterator[str]]] = {
+        MAIN_YAML: lambda: zuul_main_yaml_pieces(meta),
+        PROJECTS_YAML: lambda: projects_yaml_pieces(meta),
+        GROUPS_YAML: lambda: groups_yaml_pieces(meta),
     }
     for path, project in acl_files(meta).items():
-        files[path] = project_config(meta, project)
-    return dict(sorted(files.items()))
+        makers[path] = lambda project=project: iter((project_config(meta, project),))
+    for path in sorted(makers):
+        yield path, makers[path]()
 
 
 def acl_path(meta: Metadata, project: Project) -> str:
@@ -123,10 +139,30 @@ def check_output_paths(meta: Metadata) -> list[Problem]:
     return problems
 
 
-def _yaml(data: object) -> str:
-    header = "".join(f"# {line}\n" for line in GENERATED)
-    text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
-    return header + text
+# Items per yaml.dump call: PyYAML builds a node for every scalar of what it
+# dumps, so one call on 280,000 projects held more than a gigabyte.
+_BATCH = 1000
+
+
+def _dump(data: object) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
+
+
+def _yaml_list(items: Iterable[object]) -> Iterator[str]:
+    """The header, then a YAML block list of `items`, dumped _BATCH items at a time.
+
+    A block list is its items' texts one after the other, so the pieces
+    join into exactly what one yaml.dump of the whole list writes (nothing
+    is dumped twice, so there are no anchors to share across pieces).
+    """
+    yield "".join(f"# {line}\n" for line in GENERATED)
+    items = iter(items)
+    batch = list(itertools.islice(items, _BATCH))
+    if not batch:
+        yield _dump([])
+    while batch:
+        yield _dump(batch)
+        batch = list(itertools.islice(items, _BATCH))
 
 
 # --- Zuul -----------------------------------------------------------------------
@@ -138,11 +174,14 @@ def _tenant_project(project: TenantProject) -> str | dict:
 
 def zuul_main_yaml(meta: Metadata) -> str:
     """main.yaml: one tenant per namespace that declares one, sorted by tenant name."""
+    return "".join(zuul_main_yaml_pieces(meta))
+
+
+def _tenants(meta: Metadata) -> Iterator[dict]:
     tenants = sorted(
         (ns.tenant for ns in meta.namespaces.values() if ns.tenant is not None),
         key=lambda t: t.name,
     )
-    items = []
     for tenant in tenants:
         source = {
             kind: [_tenant_project(p) for p in tenant.projects(kind)]
@@ -151,8 +190,11 @@ def zuul_main_yaml(meta: Metadata) -> str:
         }
         body = {"name": tenant.name, **dict(tenant.options)}
         body["source"] = {meta.infra.zuul_connection: source}
-        items.append({"tenant": body})
-    return _yaml(items)
+        yield {"tenant": body}
+
+
+def zuul_main_yaml_pieces(meta: Metadata) -> Iterator[str]:
+    return _yaml_list(_tenants(meta))
 
 
 # --- Gerrit ---------------------------------------------------------------------
@@ -160,36 +202,40 @@ def zuul_main_yaml(meta: Metadata) -> str:
 
 def projects_yaml(meta: Metadata) -> str:
     """Every project for the code-review host, sorted by name."""
-    return _yaml(
-        [
-            {
-                "project": p.name,
-                "namespace": p.namespace,
-                "description": p.description,
-                "default-branch": p.default_branch,
-                "retired": p.retired,
-                "approvers": list(p.approvers),
-                "acl-config": acl_path(meta, p).removeprefix("gerrit/"),
-            }
-            for p in meta.projects.values()
-        ]
+    return "".join(projects_yaml_pieces(meta))
+
+
+def projects_yaml_pieces(meta: Metadata) -> Iterator[str]:
+    return _yaml_list(
+        {
+            "project": p.name,
+            "namespace": p.namespace,
+            "description": p.description,
+            "default-branch": p.default_branch,
+            "retired": p.retired,
+            "approvers": list(p.approvers),
+            "acl-config": acl_path(meta, p).removeprefix("gerrit/"),
+        }
+        for p in meta.projects.values()
     )
 
 
 def groups_yaml(meta: Metadata) -> str:
     """Every group: the namespace that defines it (null: the infra roots) and members."""
+    return "".join(groups_yaml_pieces(meta))
+
+
+def groups_yaml_pieces(meta: Metadata) -> Iterator[str]:
     admin = meta.infra.admin_group.name
-    return _yaml(
-        [
-            {
-                "name": g.name,
-                "namespace": g.namespace or None,
-                "description": g.description,
-                "owner": admin,
-                "members": list(g.members),
-            }
-            for g in meta.groups.values()
-        ]
+    return _yaml_list(
+        {
+            "name": g.name,
+            "namespace": g.namespace or None,
+            "description": g.description,
+            "owner": admin,
+            "members": list(g.members),
+        }
+        for g in meta.groups.values()
     )
 
 
