@@ -75,3 +75,9 @@ def test_bad_prepare_figure_is_a_usage_error(capsys):
         ci_stages.main(["--prepare", "soon"])
     assert exc.value.code == 2
     assert "SECONDS:EXIT" in capsys.readouterr().err
+
+
+def test_side_by_side_stages_are_said_to_overlap_only_when_they_did():
+    stages = ci_stages.build("10:0", TOX, MOLECULE)  # 10 + 82.4 + 910 + 700 s
+    assert "side by side" in ci_stages.table(stages, total=1200)
+    assert "side by side" not in ci_stages.table(stages, total=1703)

@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from sctools.cli import Exit, command
+
 
 @dataclass
 class Stage:
@@ -58,6 +60,9 @@ def table(stages: list[Stage], total: float | None = None) -> str:
         lines.append(f"{name:<34} {result:<8} {s.seconds:8.0f}")
     if total is not None:
         lines.append(f"{'total':<34} {'':<8} {total:8.0f}")
+        if sum(s.seconds for s in stages if not s.indent) > total + 1:
+            # `tox p` runs the short environments side by side.
+            lines.append("(stages that ran side by side overlap: their seconds add up to more)")
     return "\n".join(lines)
 
 
@@ -83,6 +88,7 @@ def build(prepare: str, tox: dict, molecule: dict) -> list[Stage]:
     return stages
 
 
+@command("ci-stages")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ci-stages", description=__doc__.split("\n\n")[0])
     parser.add_argument("--prepare", required=True, help="SECONDS:EXIT of prepare-host")
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         read_json(args.molecule_json, "molecule summary"),
     )
     print(table(stages, args.total), flush=True)
-    return 0
+    return Exit.OK
 
 
 if __name__ == "__main__":
