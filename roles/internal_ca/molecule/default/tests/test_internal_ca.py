@@ -240,9 +240,14 @@ def test_tls_server_on_the_keystore_accepts_a_client_trusting_only_the_ca(
 # The tests below converge every instance again at once, with other values.
 
 
-def test_certificate_due_for_renewal_is_reissued_once(instances):
-    # internal_ca_renew_days just beyond what the certificates have left: they
-    # are due. Their successors (100 days more) are not: the next run keeps them.
+def test_certificate_is_reissued_once_when_due_and_once_when_its_names_change(instances):
+    # Three converges prove both triggers and that neither fires twice:
+    # 1. internal_ca_renew_days just beyond what the certificates have left:
+    #    they are due and reissued; their successors get 100 days more.
+    # 2. The same values plus an alias in internal_ca_names: the successors
+    #    are not due, so only the changed names reissue them, same CA.
+    # 3. The same values again: nothing is due and the names match: no change.
+    ca_files = {p: p.read_bytes() for p in (CA_DIR / "ca.pem", CA_DIR / "ca-key.pem")}
     before = {hostname(i): certificate(i) for i in instances}
     now = datetime.datetime.now(datetime.UTC)
     left = max((cert.not_valid_after_utc - now).days for cert in before.values())
@@ -257,45 +262,33 @@ def test_certificate_due_for_renewal_is_reissued_once(instances):
         assert subject_alt_names(new) == subject_alt_names(old)
 
     renewed = {hostname(i): certificate(i) for i in instances}
-    rc, changed, output = converge(due)
-    assert rc == 0, output
-    assert set(changed.values()) == {0}, output
-    assert {hostname(i): certificate(i) for i in instances} == renewed
-
-
-def test_changed_names_reissue_the_certificate_and_keep_the_ca(instances):
-    ca_files = {p: p.read_bytes() for p in (CA_DIR / "ca.pem", CA_DIR / "ca-key.pem")}
-    before = {hostname(i): certificate(i) for i in instances}
     # An alias next to the default names (extra vars are templated per host).
     alias = "zk.internal-ca.test"
     names = {
-        "internal_ca_names": f"{{{{ [inventory_hostname, public_v4, public_v6, '{alias}'] }}}}"
+        **due,
+        "internal_ca_names": f"{{{{ [inventory_hostname, public_v4, public_v6, '{alias}'] }}}}",
     }
-    try:
-        rc, changed, output = converge(names)
-        assert rc == 0, output
-        for instance in instances:
-            cert = certificate(instance)
-            assert cert.serial_number != before[hostname(instance)].serial_number
-            assert subject_alt_names(cert) == (
-                sorted([hostname(instance), alias]),
-                sorted(addresses(instance), key=str),
-            )
-            assert certificate(instance, ZUUL) == cert
-            verify = instance.run(f"openssl verify -CAfile {ZUUL}/ca.pem {ZUUL}/cert.pem")
-            assert verify.rc == 0, verify.stdout + verify.stderr
-            for dest in DESTS:
-                assert instance.file(f"{dest}/ca.pem").content == ca_files[CA_DIR / "ca.pem"]
-        assert {p: p.read_bytes() for p in ca_files} == ca_files
+    rc, changed, output = converge(names)
+    assert rc == 0, output
+    for instance in instances:
+        cert = certificate(instance)
+        assert cert.serial_number != renewed[hostname(instance)].serial_number
+        assert subject_alt_names(cert) == (
+            sorted([hostname(instance), alias]),
+            sorted(addresses(instance), key=str),
+        )
+        assert certificate(instance, ZUUL) == cert
+        verify = instance.run(f"openssl verify -CAfile {ZUUL}/ca.pem {ZUUL}/cert.pem")
+        assert verify.rc == 0, verify.stdout + verify.stderr
+        for dest in DESTS:
+            assert instance.file(f"{dest}/ca.pem").content == ca_files[CA_DIR / "ca.pem"]
+    assert {p: p.read_bytes() for p in ca_files} == ca_files
 
-        reissued = {hostname(i): certificate(i) for i in instances}
-        rc, changed, output = converge(names)
-        assert rc == 0, output
-        assert set(changed.values()) == {0}, output
-        assert {hostname(i): certificate(i) for i in instances} == reissued
-    finally:
-        rc, _, output = converge({})
-        assert rc == 0, output
+    reissued = {hostname(i): certificate(i) for i in instances}
+    rc, changed, output = converge(names)
+    assert rc == 0, output
+    assert set(changed.values()) == {0}, output
+    assert {hostname(i): certificate(i) for i in instances} == reissued
 
 
 def test_ca_certificate_without_its_key_is_refused(instances):
