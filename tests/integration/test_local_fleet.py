@@ -21,6 +21,7 @@ import pytest
 from fleet_helpers import BRIDGE, HOSTS, MANAGED, on, tcp_connects
 
 from sctools import fleet as fleet_tool
+from sctools.cli import Exit
 
 OTHERS = [h for h in MANAGED if h != BRIDGE]
 OUTSIDER = OTHERS[-1]  # a host that is not bridge, probing the others
@@ -135,7 +136,7 @@ def test_overlapping_run_exits_at_once_and_a_killed_run_never_overlaps_the_next(
     wait_until(lambda: lock_holder_pid() is not None, "the background run takes the lock")
     pid = lock_holder_pid()
     second = run_all_on_bridge()
-    assert second.returncode == 3, second.stdout + second.stderr
+    assert second.returncode == Exit.BUSY, second.stdout + second.stderr
     assert f"pid {pid} started" in second.stderr
     # Half-way: its playbook converges. Then SIGKILL, as the OOM killer does.
     wait_until(lambda: playbooks_of(pid), "the background run starts a playbook")
@@ -145,7 +146,7 @@ def test_overlapping_run_exits_at_once_and_a_killed_run_never_overlaps_the_next(
     # with run-all): every run started meanwhile exits 3 at once, and the
     # one that runs starts after it.
     deadline = time.monotonic() + 300
-    while (again := run_all_on_bridge()).returncode == 3:
+    while (again := run_all_on_bridge()).returncode == Exit.BUSY:
         assert any(alive(p) for p in playbooks) or lock_holder_pid() is None, again.stderr
         assert time.monotonic() < deadline, "the killed run's lock was never released"
     assert again.returncode == 0, again.stdout[-3000:]
@@ -155,9 +156,9 @@ def test_overlapping_run_exits_at_once_and_a_killed_run_never_overlaps_the_next(
 def test_dead_host_is_named_and_the_others_converge(deployed):
     subprocess.run(["docker", "stop", OUTSIDER.name], check=True, capture_output=True)
     try:
-        result = run_all_on_bridge()
-        assert result.returncode == 1, "a dead host must make the run fail"
-        report_path = re.search(r"report: (\S+)", result.stdout)[1]
+        report_path = "/tmp/dead-host-report.json"
+        result = run_all_on_bridge("--report-file", report_path)
+        assert result.returncode == Exit.FAILED, "a dead host must make the run fail"
         report = json.loads(on(BRIDGE, f"cat {report_path}").stdout)
         outcomes = {p["name"]: p for p in report["playbooks"]}
         base_hosts = outcomes["base"]["hosts"]

@@ -40,6 +40,7 @@ from pathlib import Path
 import yaml
 
 from sctools import namespaces
+from sctools.cli import Exit
 from sctools.namespace_outputs import render, validate
 
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -139,7 +140,7 @@ def measured(argv: list[str], timeout: float) -> tuple[float | None, int, int | 
     except subprocess.TimeoutExpired:
         return None, -1, None, 0.0
     elapsed = time.perf_counter() - start
-    if result.returncode not in (0, namespaces.EXIT_DIFFERENT):
+    if result.returncode not in (0, Exit.DIFFERENT):
         print(result.stderr[-2000:], file=sys.stderr)
     report = [line for line in result.stderr.splitlines() if line.startswith("maxrss=")]
     if not report:

@@ -20,6 +20,7 @@ import yaml
 
 from sctools import REPO_ROOT, affected, run_all, zuul_jobs
 from sctools.ansible_deps import Analyzer, DepsError, hostvar_name
+from sctools.cli import Exit
 from sctools.matchers import compute, converged_roles, matches, unconverged_roles
 from sctools.schedule import Playbook, Schedule, load_schedule
 
@@ -291,6 +292,15 @@ def test_the_zuul_stack_scenario_runs_for_every_zuul_role():
         assert "zuul_service/default" in result["molecule"], changed
 
 
+def test_the_apache_role_runs_the_scenarios_of_the_roles_that_use_it():
+    """apache has no scenario: mirror's and the Zuul stack's (zuul_web) converge it."""
+    matchers = compute(REPO_ROOT)
+    assert "apache" not in matchers.molecule
+    for changed in ("roles/apache/templates/hardening.conf.j2", "roles/apache/handlers/main.yml"):
+        result = affected.affected(matchers, [changed], [])
+        assert {"mirror/default", "zuul_service/default"} <= set(result["molecule"]), changed
+
+
 def test_converged_roles_are_those_converge_applies_not_prepare(mini):
     (mini / "roles/webserver/molecule/default/prepare.yml").write_text(
         "- name: Prepare\n  hosts: all\n  roles:\n    - role: lonely\n"
@@ -519,7 +529,7 @@ def test_check_zuul_fails_when_the_generated_files_drift(mini, capsys):
     (mini / "roles/helper/meta").mkdir()
     (mini / "roles/helper/meta/main.yml").write_text("dependencies:\n  - lonely\n")
     code, _, err = run(capsys, "--repo", str(mini), "--check-zuul")
-    assert code == 1
+    assert code == Exit.DIFFERENT
     assert "run `affected --write-zuul`" in err
 
 
@@ -607,7 +617,7 @@ def test_a_repository_copy_without_changes_is_up_to_date(tmp_path, capsys):
     )
     assert load_schedule(copy / "schedule.yaml").playbooks[first].owner == flipped
     code, _, err = run(capsys, "--repo", str(copy), "--check-zuul")
-    assert code == 1 and "infra-prod-jobs.yaml" in err
+    assert code == Exit.DIFFERENT and "infra-prod-jobs.yaml" in err
 
 
 def test_a_file_in_a_plugin_directory_of_ansible_cfg_runs_every_job(capsys):

@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from sctools import fleet, recap
+from sctools.cli import ToolError
 
 GOOD = """
 all:
@@ -73,7 +74,7 @@ def test_the_real_local_inventory_is_valid():
 )
 def test_bad_inventory_names_file_and_field(tmp_path, old, new, message):
     path = write(tmp_path, GOOD.replace(old, new))
-    with pytest.raises(fleet.FleetError) as error:
+    with pytest.raises(ToolError) as error:
         fleet.load_fleet(path)
     assert str(path) in str(error.value)
     assert message in str(error.value)
@@ -82,7 +83,7 @@ def test_bad_inventory_names_file_and_field(tmp_path, old, new, message):
 
 def test_yaml_syntax_error_is_reported_with_the_file(tmp_path):
     path = write(tmp_path, "all: [unclosed\n")
-    with pytest.raises(fleet.FleetError, match=r"hosts\.yaml:2: YAML syntax error"):
+    with pytest.raises(ToolError, match=r"hosts\.yaml:2: YAML syntax error"):
         fleet.load_fleet(path)
 
 
@@ -141,5 +142,13 @@ def test_nested_docker_args_follow_the_file(tmp_path):
 def test_an_unusable_nested_platform_is_an_error_naming_the_file(tmp_path):
     path = tmp_path / "nested.yml"
     path.write_text("platforms: []\n")
-    with pytest.raises(fleet.FleetError, match="nested.yml"):
+    with pytest.raises(ToolError, match="nested.yml"):
         fleet.nested_docker_args(path)
+
+
+def test_deploy_reads_run_alls_report_from_the_file_it_names():
+    """run-all writes the report where fleet says; nothing parses run-all's output."""
+    command = fleet.run_all_command(["--only", "base"], "/var/log/run-all/r.json")
+    assert command.count("rm -f /var/log/run-all/r.json && exec python -m sctools.run_all") == 1
+    assert command.endswith("--report-file /var/log/run-all/r.json --only base")
+    assert "--report-file" not in fleet.run_all_command(["--only", "base"])

@@ -11,6 +11,7 @@ import socket
 import pytest
 
 from sctools import REPO_ROOT, images
+from sctools.cli import Exit, ToolError
 
 
 @pytest.fixture
@@ -54,22 +55,22 @@ def test_zuul_version_is_read_from_an_exact_pin(tmp_path, text):
 def test_a_loose_zuul_requirement_is_refused_with_file_and_line(tmp_path, line):
     req = tmp_path / "req.txt"
     req.write_text(f"pytest==9\n{line}\n")
-    with pytest.raises(images.ImagesError) as err:
+    with pytest.raises(ToolError) as err:
         images.zuul_version(req)
-    assert err.value.code == images.EXIT_USAGE
+    assert err.value.code == Exit.USAGE
     assert f"{req}:2" in str(err.value)
 
 
 def test_no_zuul_line_is_an_error_naming_the_file(tmp_path):
     req = tmp_path / "req.txt"
     req.write_text("zuul-client==1.0\n")
-    with pytest.raises(images.ImagesError, match=re.escape(str(req))):
+    with pytest.raises(ToolError, match=re.escape(str(req))):
         images.zuul_version(req)
 
 
 def test_missing_requirements_file_exits_2_naming_it(tmp_path, capsys):
     missing = tmp_path / "nope.txt"
-    assert images.main(["list", "--requirements", str(missing)]) == images.EXIT_USAGE
+    assert images.main(["list", "--requirements", str(missing)]) == Exit.USAGE
     assert str(missing) in capsys.readouterr().err
 
 
@@ -83,7 +84,7 @@ def test_base_image_is_read_from_the_dockerfile(image_dir):
 def test_dockerfile_without_base_image_arg_is_an_error(tmp_path):
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text("FROM debian\n")
-    with pytest.raises(images.ImagesError, match="BASE_IMAGE"):
+    with pytest.raises(ToolError, match="BASE_IMAGE"):
         images.base_image(dockerfile)
 
 
@@ -187,7 +188,7 @@ def test_image_names():
 def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         images.main(argv)
-    assert exit_.value.code == images.EXIT_USAGE
+    assert exit_.value.code == Exit.USAGE
     assert "usage:" in capsys.readouterr().err
 
 
@@ -197,13 +198,13 @@ def test_registry_url_loses_its_trailing_slash():
 
 def test_missing_ca_bundle_exits_2_naming_it(tmp_path, capsys):
     missing = tmp_path / "ca.crt"
-    assert images.main(["build", "--ca-bundle", str(missing)]) == images.EXIT_USAGE
+    assert images.main(["build", "--ca-bundle", str(missing)]) == Exit.USAGE
     assert str(missing) in capsys.readouterr().err
 
 
 def test_docker_missing_exits_3(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert images.main(["list"]) == images.EXIT_DOCKER
+    assert images.main(["list"]) == Exit.UNAVAILABLE
     assert "docker: command not found" in capsys.readouterr().err
 
 
@@ -212,7 +213,7 @@ def test_docker_daemon_down_exits_3(tmp_path, monkeypatch, capsys):
     fake.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert images.main(["list"]) == images.EXIT_DOCKER
+    assert images.main(["list"]) == Exit.UNAVAILABLE
     assert "Cannot connect to the Docker daemon" in capsys.readouterr().err
 
 
@@ -220,21 +221,21 @@ def test_unreachable_registry_is_exit_4():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again: nothing listens there
-    with pytest.raises(images.ImagesError) as err:
+    with pytest.raises(ToolError) as err:
         images.check_registry_answers(f"http://127.0.0.1:{port}")
-    assert err.value.code == images.EXIT_REGISTRY
+    assert err.value.code == Exit.UNAVAILABLE
     assert "unreachable" in str(err.value)
 
 
 def test_missing_registry_ca_file_exits_2_naming_it(tmp_path, capsys):
     missing = tmp_path / "ca.pem"
     argv = ["push", "--registry", "https://127.0.0.1:5443", "--ca-file", str(missing)]
-    assert images.main(argv) == images.EXIT_USAGE
+    assert images.main(argv) == Exit.USAGE
     assert f"{missing}: --ca-file not found" in capsys.readouterr().err
 
 
 def test_push_takes_only_known_images(capsys):
     with pytest.raises(SystemExit) as exit_:
         images.main(["push", "--registry", "http://127.0.0.1:5000", "--image", "zuul-frob"])
-    assert exit_.value.code == images.EXIT_USAGE
+    assert exit_.value.code == Exit.USAGE
     assert "invalid choice: 'zuul-frob'" in capsys.readouterr().err

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from sctools import namespace_outputs, namespaces
+from sctools.cli import Exit
 from sctools.namespace_metadata import (
     BRANCH_NAME,
     CONNECTION_NAME,
@@ -309,7 +310,7 @@ def test_bad_input_is_rejected_naming_file_and_field_and_nothing_is_written(
 
     code, output = build(meta, out, capsys)
 
-    assert code == namespaces.EXIT_INVALID, output
+    assert code == Exit.FAILED, output
     where = f"{meta}/{file}: {field}: " if field else f"{meta}/{file}: "
     lines = [line for line in output.splitlines() if line.startswith(where)]
     assert any(message in line for line in lines), output
@@ -321,7 +322,7 @@ def test_bad_input_is_rejected_naming_file_and_field_and_nothing_is_written(
 def test_bad_input_without_previous_build_creates_no_output_dir(tmp_path, capsys):
     meta = write_metadata(tmp_path / "ns", mutated(_set(["alpha.yaml", "colour"], "red")))
     code, _ = build(meta, tmp_path / "out", capsys)
-    assert code == namespaces.EXIT_INVALID
+    assert code == Exit.FAILED
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ns"]
 
 
@@ -332,7 +333,7 @@ def test_every_problem_is_reported_at_once(tmp_path, capsys):
     )
     meta = write_metadata(tmp_path / "ns", mutated(data))
     code, output = build(meta, tmp_path / "out", capsys)
-    assert code == namespaces.EXIT_INVALID
+    assert code == Exit.FAILED
     assert "alpha.yaml: colour: unknown key" in output
     assert "beta.yaml: tenant.name: tenant 'alpha' is already defined" in output
     assert "2 problem(s)" in output
@@ -340,7 +341,7 @@ def test_every_problem_is_reported_at_once(tmp_path, capsys):
 
 def test_validate_reports_problems_without_traceback(tmp_path, capsys):
     meta = write_metadata(tmp_path / "ns", mutated(_set(["beta.yaml"], "[broken\n")))
-    assert namespaces.main(["validate", "--namespaces", str(meta)]) == namespaces.EXIT_INVALID
+    assert namespaces.main(["validate", "--namespaces", str(meta)]) == Exit.FAILED
     err = capsys.readouterr().err
     assert f"{meta}/beta.yaml:2: YAML syntax error" in err
     assert "Traceback" not in err
@@ -530,7 +531,7 @@ def test_build_refuses_to_replace_a_directory_it_did_not_write(tmp_path, capsys)
     precious.mkdir()
     (precious / "keep.txt").write_text("mine")
     code, output = build(meta, precious, capsys)
-    assert code == namespaces.EXIT_USAGE
+    assert code == Exit.USAGE
     assert "is not a namespaces build directory" in output
     assert snapshot(precious) == {"keep.txt": b"mine"}
 
@@ -558,7 +559,7 @@ def test_diff_against_a_build_shows_what_a_change_will_do_and_writes_nothing(goo
     new = {"description": "n", "approvers": ["beta-core", "beta-docs"]}
     write_metadata(meta, mutated(_set(["beta.yaml", "projects", "beta/new"], new)))
     code, output = run(capsys, "diff", "--namespaces", str(meta), "--out", str(out), "--exit-code")
-    assert code == namespaces.EXIT_DIFFERENT
+    assert code == Exit.DIFFERENT
     assert "added    gerrit/acls/beta/beta-core+beta-docs.config" in output
     assert "changed  gerrit/projects.yaml" in output
     assert "+- project: beta/new" in output
@@ -611,7 +612,7 @@ def test_diff_against_a_git_revision(tmp_path, capsys):
     code, output = run(
         capsys, "diff", "--namespaces", str(meta), "--against", "HEAD", "--exit-code"
     )
-    assert code == namespaces.EXIT_DIFFERENT
+    assert code == Exit.DIFFERENT
     assert "changed  gerrit/projects.yaml" in output
     assert (
         "-  acl-config: acls/alpha/alpha-core.config\n+  acl-config: acls/_retired.config" in output
@@ -624,7 +625,7 @@ def test_diff_against_a_git_revision(tmp_path, capsys):
     assert "added    zuul/main.yaml" in output
 
     code, output = run(capsys, "diff", "--namespaces", str(meta), "--against", "no-such-rev")
-    assert code == namespaces.EXIT_USAGE
+    assert code == Exit.USAGE
     assert "no-such-rev" in output
 
 
@@ -671,7 +672,7 @@ def test_help_documents_exit_codes(capsys):
         namespaces.main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    assert "Exit codes:" in out and "diff --exit-code" in out
+    assert "Exit codes" in out and "diff --exit-code" in out
 
 
 def test_metadata_error_lists_problems_sorted():
@@ -722,13 +723,13 @@ def test_a_namespace_file_that_is_not_read_is_an_error_naming_it(
     before = snapshot(out)
     change(meta, name)
     code, output = build(meta, out, capsys)
-    assert code == namespaces.EXIT_INVALID, output
+    assert code == Exit.FAILED, output
     entry = name.split("/")[0]
     assert f"{meta}/{entry}: " in output
     assert message in output
     assert snapshot(out) == before
     code, output = run(capsys, "validate", "--namespaces", str(meta))
-    assert code == namespaces.EXIT_INVALID
+    assert code == Exit.FAILED
     assert message in output
 
 
@@ -754,7 +755,7 @@ def test_a_namespace_in_a_subdirectory_of_a_revision_is_an_error(tmp_path, capsy
     (meta / "old/beta.yaml").rename(meta / "beta.yaml")  # the working tree is fine
     (meta / "old").rmdir()
     code, output = run(capsys, "diff", "--namespaces", str(meta), "--against", "HEAD")
-    assert code == namespaces.EXIT_INVALID, output
+    assert code == Exit.FAILED, output
     assert "HEAD:namespaces/old: is a directory" in output
 
 
@@ -825,7 +826,7 @@ def test_a_name_ending_in_a_newline_is_rejected(good_build, capsys, change, file
     before = snapshot(out)
     write_metadata(meta, mutated(change))
     code, output = build(meta, out, capsys)
-    assert code == namespaces.EXIT_INVALID, output
+    assert code == Exit.FAILED, output
     assert f"{meta}/{file}: {field}: " in output
     assert f"\\n' is not a valid {what}" in output  # the newline shown, as \n
     assert snapshot(out) == before
@@ -880,11 +881,11 @@ def test_validate_refuses_what_build_could_not_write(good_build, capsys, change,
     before = snapshot(out)
     write_metadata(meta, mutated(change))
     code, output = run(capsys, "validate", "--namespaces", str(meta))
-    assert code == namespaces.EXIT_INVALID, output
+    assert code == Exit.FAILED, output
     assert f"{meta}/beta.yaml: {field}: the ACL file 'gerrit/acls/beta/" in output
     assert f"has a {size}-byte name; file systems allow 255" in output
     code, output = build(meta, out, capsys)
-    assert code == namespaces.EXIT_INVALID, output
+    assert code == Exit.FAILED, output
     assert snapshot(out) == before
 
 
@@ -1050,7 +1051,7 @@ def test_build_refuses_an_out_that_is_a_symlink_it_did_not_make(tmp_path, capsys
     out.symlink_to(elsewhere)
     write_metadata(meta, NEW)
     code, output = build(meta, out, capsys)
-    assert code == namespaces.EXIT_USAGE
+    assert code == Exit.USAGE
     assert f"is a symlink to {elsewhere}, which `namespaces build` did not make" in output
     assert os.readlink(out) == str(elsewhere) and snapshot(elsewhere) == before
     # diff only reads: it follows the link.
@@ -1069,7 +1070,7 @@ def test_a_failed_write_leaves_the_old_build_and_nothing_else(good_build, capsys
 
     monkeypatch.setattr(os, "symlink", full)
     code, output = build(meta, out, capsys)
-    assert code == namespaces.EXIT_USAGE and "No space left" in output
+    assert code == Exit.USAGE and "No space left" in output
     assert snapshot(out) == before and beside(out) == entries
 
 

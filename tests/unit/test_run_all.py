@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sctools import run_all
+from sctools.cli import Exit
 
 FAKE = Path(__file__).with_name("fake_ansible_playbook.py")
 
@@ -113,7 +114,7 @@ DIAMOND = {
 
 def test_dependencies_run_before_their_dependents(bench):
     bench.schedule(DIAMOND)
-    assert bench.run() == run_all.EXIT_OK
+    assert bench.run() == Exit.OK
     assert bench.called("base")["end"] <= bench.called("certs")["start"]
     assert bench.called("certs")["end"] <= bench.called("mirror")["start"]
     assert bench.called("base")["end"] <= bench.called("zuul")["start"]
@@ -123,7 +124,7 @@ def test_independent_playbooks_run_in_parallel(bench):
     bench.schedule({"a": ([], 30, "cron"), "b": ([], 30, "cron"), "c": ([], 30, "cron")})
     bench.plan({name: {"sleep": 1.0} for name in "abc"})
     started = time.monotonic()
-    assert bench.run("--jobs", "3") == run_all.EXIT_OK
+    assert bench.run("--jobs", "3") == Exit.OK
     calls = bench.calls_made()
     assert max(c["start"] for c in calls) < min(c["end"] for c in calls), "no overlap"
     assert time.monotonic() - started < 2.9
@@ -132,7 +133,7 @@ def test_independent_playbooks_run_in_parallel(bench):
 def test_parallelism_is_bounded_by_jobs(bench):
     bench.schedule({"a": ([], 30, "cron"), "b": ([], 30, "cron"), "c": ([], 30, "cron")})
     bench.plan({name: {"sleep": 0.5} for name in "abc"})
-    assert bench.run("--jobs", "1") == run_all.EXIT_OK
+    assert bench.run("--jobs", "1") == Exit.OK
     calls = sorted(bench.calls_made(), key=lambda c: c["start"])
     for before, after in zip(calls, calls[1:], strict=False):
         assert before["end"] <= after["start"]
@@ -142,7 +143,7 @@ def test_timeout_kills_the_playbook_and_skips_its_dependents(bench):
     bench.schedule({"slow": ([], 1, "cron"), "after": (["slow"], 30, "cron")})
     bench.plan({"slow": {"sleep": 60}})
     started = time.monotonic()
-    assert bench.run() == run_all.EXIT_FAILED
+    assert bench.run() == Exit.FAILED
     assert time.monotonic() - started < 15
     assert bench.outcome("slow")["status"] == "timed_out"
     assert "timeout of 1 s" in bench.outcome("slow")["reason"]
@@ -154,7 +155,7 @@ def test_failure_on_one_host_skips_only_that_host_downstream(bench):
     bench.schedule(DIAMOND)
     hosts = {"h1": "ok", "h2": "unreachable", "h3": "changed"}
     bench.plan({"base": {"hosts": hosts}, "certs": {"hosts": hosts}, "zuul": {"hosts": hosts}})
-    assert bench.run() == run_all.EXIT_FAILED
+    assert bench.run() == Exit.FAILED
     base = bench.outcome("base")
     assert base["status"] == "failed"
     assert base["hosts"]["h2"]["status"] == "unreachable"
@@ -197,7 +198,7 @@ def test_a_playbook_that_left_out_a_host_that_failed_upstream_is_not_a_success(b
         "service-zookeeper": {"hosts": members},
         "service-mirror": {"hosts": {"mirror01": "ok"}},
     })  # fmt: skip
-    assert bench.run() == run_all.EXIT_FAILED
+    assert bench.run() == Exit.FAILED
     zookeeper = bench.outcome("service-zookeeper")
     assert sorted(zookeeper["hosts"]) == ["zk01", "zk03"]
     assert zookeeper["status"] == "partial"
@@ -249,7 +250,7 @@ def test_user_limit_is_combined_with_excluded_hosts(bench):
 def test_whole_playbook_failure_skips_dependents(bench):
     bench.schedule({"base": ([], 30, "cron"), "svc": (["base"], 30, "cron")})
     bench.plan({"base": {"rc": 4, "hosts": {}}})
-    assert bench.run() == run_all.EXIT_FAILED
+    assert bench.run() == Exit.FAILED
     assert bench.outcome("svc")["status"] == "skipped"
     assert "dependency base failed" in bench.outcome("svc")["reason"]
 
@@ -259,7 +260,7 @@ def test_second_run_exits_at_once_naming_the_holder(bench, capsys):
     lock = run_all.Lock(bench.tmp / "run-all.lock")
     assert lock.acquire() is None
     try:
-        assert bench.run() == run_all.EXIT_LOCKED
+        assert bench.run() == Exit.BUSY
     finally:
         lock.release()
     err = capsys.readouterr().err
@@ -355,8 +356,8 @@ def test_a_lock_held_after_its_run_all_died_names_that_run(tmp_path, monkeypatch
 
 def test_lock_is_free_again_after_a_run(bench):
     bench.schedule({"a": ([], 30, "cron")})
-    assert bench.run() == run_all.EXIT_OK
-    assert bench.run() == run_all.EXIT_OK
+    assert bench.run() == Exit.OK
+    assert bench.run() == Exit.OK
 
 
 def test_lock_held_by_another_thread_blocks_a_concurrent_run(bench):
@@ -368,14 +369,14 @@ def test_lock_held_by_another_thread_blocks_a_concurrent_run(bench):
     time.sleep(0.5)
     second_code = bench.run()
     first.join()
-    assert second_code == run_all.EXIT_LOCKED
-    assert codes == [run_all.EXIT_OK]
+    assert second_code == Exit.BUSY
+    assert codes == [Exit.OK]
 
 
 def test_emergency_stop_does_nothing_and_says_why(bench, capsys):
     bench.schedule({"a": ([], 30, "cron")})
     (bench.tmp / "emergency-stop").write_text("gerrit upgrade in progress, ask alice\n")
-    assert bench.run() == run_all.EXIT_STOPPED
+    assert bench.run() == Exit.STOPPED
     assert "gerrit upgrade in progress, ask alice" in capsys.readouterr().err
     assert bench.calls_made() == []
 
@@ -421,9 +422,9 @@ def test_anything_at_the_stop_path_stops_the_run(bench, capsys, monkeypatch, kin
     else:
         stop.write_text("")
         stop = stop / "emergency-stop"
-    assert bench.run("--stop-file", str(stop)) == run_all.EXIT_STOPPED
+    assert bench.run("--stop-file", str(stop)) == Exit.STOPPED
     err = capsys.readouterr().err
-    assert f"run-all: emergency stop: {stop} " in err and said in err
+    assert f"run-all: error: emergency stop: {stop} " in err and said in err
     assert len(err.strip().splitlines()) == 1, err
     assert bench.calls_made() == []
 
@@ -431,15 +432,15 @@ def test_anything_at_the_stop_path_stops_the_run(bench, capsys, monkeypatch, kin
 def test_an_empty_stop_file_stops_too(bench, capsys):
     bench.schedule({"a": ([], 30, "cron")})
     (bench.tmp / "emergency-stop").write_text("")
-    assert bench.run() == run_all.EXIT_STOPPED
+    assert bench.run() == Exit.STOPPED
     assert "(no reason given)" in capsys.readouterr().err
 
 
 def test_owner_cron_runs_only_cron_playbooks(bench):
     bench.schedule({"base": ([], 30, "cron"), "zuul": (["base"], 30, "zuul")})
-    assert bench.run() == run_all.EXIT_OK
+    assert bench.run() == Exit.OK
     assert [c["argv"][-1] for c in bench.calls_made()] == ["playbooks/base.yaml"]
-    assert bench.run("--owner", "all") == run_all.EXIT_OK
+    assert bench.run("--owner", "all") == Exit.OK
     assert len(bench.calls_made()) == 3
 
 
@@ -455,13 +456,13 @@ def test_only_and_skip_select_playbooks(bench):
 
 def test_unknown_playbook_in_only_is_a_usage_error(bench, capsys):
     bench.schedule(DIAMOND)
-    assert bench.run("--only", "nope") == run_all.EXIT_USAGE
+    assert bench.run("--only", "nope") == Exit.USAGE
     assert "unknown playbook(s) nope" in capsys.readouterr().err
 
 
 def test_list_prints_the_plan_without_running(bench, capsys):
     bench.schedule(DIAMOND)
-    assert bench.run("--list") == run_all.EXIT_OK
+    assert bench.run("--list") == Exit.OK
     out = capsys.readouterr().out
     assert out.index("base") < out.index("certs") < out.index("mirror")
     assert bench.calls_made() == []
@@ -488,6 +489,24 @@ def test_report_log_and_metrics_are_written(bench):
     assert bench.report()["exit_code"] == 0
 
 
+def test_the_report_is_also_written_where_the_caller_asks(bench, capsys):
+    bench.schedule({"a": ([], 30, "cron")})
+    bench.plan({"a": {"hosts": {"h1": "failed"}}})
+    wanted = bench.tmp / "caller" / "report.json"
+    wanted.parent.mkdir()
+    assert bench.run("--report-file", str(wanted)) == Exit.FAILED
+    assert json.loads(wanted.read_text()) == bench.report()
+    assert bench.report()["exit_code"] == Exit.FAILED
+    assert [p.name for p in wanted.parent.iterdir()] == ["report.json"]  # no temporary left
+
+
+def test_a_report_file_in_a_missing_directory_is_refused_before_anything_runs(bench, capsys):
+    bench.schedule({"a": ([], 30, "cron")})
+    missing = bench.tmp / "nowhere" / "report.json"
+    err = usage_error(bench, capsys, "--report-file", str(missing))
+    assert "--report-file" in err and "not a writable directory" in err
+
+
 def test_old_runs_are_rotated(bench):
     bench.schedule({"a": ([], 30, "cron")})
     for _ in range(4):
@@ -499,14 +518,14 @@ def test_malformed_schedule_is_a_usage_error_naming_the_file(bench, capsys):
     (bench.tmp / "schedule.yaml").write_text(
         "playbooks:\n  a: {depends_on: [], timeout: 0, owner: cron}\n"
     )
-    assert bench.run() == run_all.EXIT_USAGE
+    assert bench.run() == Exit.USAGE
     err = capsys.readouterr().err
     assert "schedule.yaml: playbooks.a.timeout" in err
 
 
 def usage_error(bench, capsys, *extra: str) -> str:
     """Run, expecting exit 2 with one line on stderr and no playbook run; that line."""
-    assert bench.run(*extra) == run_all.EXIT_USAGE
+    assert bench.run(*extra) == Exit.USAGE
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("run-all: error: ")
@@ -562,7 +581,7 @@ def test_a_relative_ansible_playbook_is_found_from_the_checkout(bench):
     wrapper.parent.mkdir(parents=True)
     wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE} "$@"\n')
     wrapper.chmod(0o755)
-    assert bench.run("--ansible-playbook", "venv/bin/ansible-playbook") == run_all.EXIT_OK
+    assert bench.run("--ansible-playbook", "venv/bin/ansible-playbook") == Exit.OK
 
 
 def test_a_missing_playbook_file_is_found_when_the_schedule_is_loaded(bench, capsys):
@@ -621,7 +640,8 @@ def test_sigterm_stops_the_running_playbook_and_still_reports(bench, tmp_path):
         time.sleep(0.1)
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == run_all.EXIT_FAILED
+    assert proc.wait(timeout=20) == Exit.INTERRUPTED
+    assert bench.report()["exit_code"] == Exit.INTERRUPTED
     assert bench.outcome("slow")["reason"] == "interrupted"
     assert bench.outcome("after")["status"] == "not_run"
     assert run_all.Lock(bench.tmp / "run-all.lock").acquire() is None
@@ -715,7 +735,7 @@ def test_a_killed_run_never_overlaps_its_orphaned_playbook_with_the_next_run(ben
 
         wait_for(free_once_the_playbook_is_gone, "the lock to be free")
         wait_for(lambda: not running(child), "the orphaned playbook to die")
-        assert bench.run("--only", "quick") == run_all.EXIT_OK
+        assert bench.run("--only", "quick") == Exit.OK
     finally:
         killed.clean_up()
 
@@ -728,12 +748,12 @@ def test_an_orphaned_playbook_that_runs_on_keeps_the_lock(bench, capsys, monkeyp
     try:
         child = killed.kill_once_the_playbook_runs()
         monkeypatch.setattr(run_all, "HOLDER_WAIT_SECONDS", 0.2)
-        assert bench.run("--only", "quick") == run_all.EXIT_LOCKED
+        assert bench.run("--only", "quick") == Exit.BUSY
         assert "that run-all is gone, a playbook it started still runs" in capsys.readouterr().err
         assert running(child)
         os.kill(child, signal.SIGKILL)
         wait_for(lambda: not running(child), "the orphaned playbook to die")
-        assert bench.run("--only", "quick") == run_all.EXIT_OK
+        assert bench.run("--only", "quick") == Exit.OK
         assert [c["argv"][-1] for c in bench.calls_made()] == ["playbooks/quick.yaml"]
     finally:
         killed.clean_up()

@@ -14,6 +14,7 @@ import pytest
 
 from sctools import fleet, molecule_all, namespaces, run_all, strict_yaml
 from sctools.ansible_deps import Analyzer, DepsError
+from sctools.cli import Exit, ToolError
 
 
 def load(text: str):
@@ -162,7 +163,7 @@ def run_all_args(tmp_path: Path) -> list[str]:
 )
 def test_run_all_refuses_a_bad_key_in_the_schedule(tmp_path, capsys, text, message):
     (tmp_path / "schedule.yaml").write_text(text)
-    assert run_all.main(run_all_args(tmp_path)) == run_all.EXIT_USAGE
+    assert run_all.main(run_all_args(tmp_path)) == Exit.USAGE
     line = only_line(capsys.readouterr().err)
     assert line.startswith(f"run-all: error: {tmp_path}/{message}")
     assert [p.name for p in tmp_path.iterdir()] == ["schedule.yaml"]
@@ -170,7 +171,7 @@ def test_run_all_refuses_a_bad_key_in_the_schedule(tmp_path, capsys, text, messa
 
 def test_run_all_refuses_a_schedule_that_is_not_utf8(tmp_path, capsys):
     (tmp_path / "schedule.yaml").write_bytes(b"# r\xe9sum\xe9\nplaybooks: {}\n")
-    assert run_all.main(run_all_args(tmp_path)) == run_all.EXIT_USAGE
+    assert run_all.main(run_all_args(tmp_path)) == Exit.USAGE
     line = only_line(capsys.readouterr().err)
     assert line == f"run-all: error: {tmp_path}/schedule.yaml:1: not UTF-8 (byte 0xe9)"
 
@@ -204,7 +205,7 @@ def test_fleet_refuses_a_bad_key_in_its_inventory(tmp_path, capsys, monkeypatch,
     path = tmp_path / "hosts.yaml"
     path.write_text(FLEET.replace(old, new))
     monkeypatch.setattr(fleet.load_fleet, "__defaults__", (path,))
-    monkeypatch.setattr(fleet, "docker", pytest.fail)  # nothing may be started
+    monkeypatch.setattr(fleet.docker_cli, "run", pytest.fail)  # nothing may be started
     assert fleet.main(["up"]) == 2
     assert only_line(capsys.readouterr().err).startswith(f"fleet: error: {tmp_path}/{message}")
     assert [p.name for p in tmp_path.iterdir()] == ["hosts.yaml"]
@@ -213,7 +214,7 @@ def test_fleet_refuses_a_bad_key_in_its_inventory(tmp_path, capsys, monkeypatch,
 def test_fleet_refuses_a_bad_key_in_the_nested_docker_platform(tmp_path):
     path = tmp_path / "nested.yml"
     path.write_text("platforms:\n  - capabilities: [A]\n    capabilities: [B]\n")
-    with pytest.raises(fleet.FleetError) as error:
+    with pytest.raises(ToolError) as error:
         fleet.nested_docker_args(path)
     assert str(error.value).startswith(f"{path}:3: duplicate key 'capabilities'")
     assert error.value.code == 2
@@ -240,7 +241,7 @@ def test_molecule_all_refuses_a_bad_key_in_a_scenario(tmp_path, capsys, monkeypa
     assert molecule_all.main(["--command", "converge"]) == 2
     converge = tmp_path / "roles/plain/molecule/default/converge.yml"
     line = only_line(capsys.readouterr().err)
-    assert line == f"error: {converge}:3: duplicate key 'hosts' (first on line 1)"
+    assert line == f"molecule-all: error: {converge}:3: duplicate key 'hosts' (first on line 1)"
     assert not (tmp_path / "logs").exists()
 
 
@@ -262,7 +263,7 @@ def test_namespaces_refuses_a_bad_key_as_invalid_metadata(tmp_path, capsys, text
     meta = write(tmp_path / "ns", {"_infra.yaml": INFRA, "alpha.yaml": text})
     out = tmp_path / "out"
     code = namespaces.main(["build", "--namespaces", str(meta), "--out", str(out)])
-    assert code == namespaces.EXIT_INVALID  # how `namespaces` reports bad metadata
+    assert code == Exit.FAILED  # how `namespaces` reports bad metadata
     err = capsys.readouterr().err
     assert any(line.startswith(f"{meta}/{message}") for line in err.splitlines()), err
     assert "nothing written" in err
@@ -273,7 +274,7 @@ def test_namespaces_refuses_a_file_that_is_not_utf8(tmp_path, capsys):
     meta = write(tmp_path / "ns", {"_infra.yaml": INFRA})
     (meta / "alpha.yaml").write_bytes(ALPHA.replace("Alpha", "Alph\xe4").encode("latin-1"))
     code = namespaces.main(["build", "--namespaces", str(meta), "--out", str(tmp_path / "out")])
-    assert code == namespaces.EXIT_USAGE
+    assert code == Exit.USAGE
     line = only_line(capsys.readouterr().err)
-    assert line == f"namespaces: {meta}/alpha.yaml:2: not UTF-8 (byte 0xe4)"
+    assert line == f"namespaces: error: {meta}/alpha.yaml:2: not UTF-8 (byte 0xe4)"
     assert not (tmp_path / "out").exists()

@@ -14,10 +14,11 @@ the same).
 
 As in Zuul, a change without any file (an empty range) runs every job.
 
-Exit codes:
-  0  done (for --check-zuul: zuul.d is up to date)
-  1  --check-zuul: a generated file differs from what the code gives
-  2  bad usage, a bad git range, or a file that cannot be parsed
+Exit codes (sctools.cli, the table in README.md):
+  0    done (for --check-zuul: zuul.d is up to date)
+  2    bad usage, a bad git range, or a file that cannot be parsed
+  6    --check-zuul: a generated file differs from what the code gives
+  130  interrupted
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from pathlib import Path
 
 from sctools import REPO_ROOT
 from sctools.ansible_deps import DepsError
+from sctools.cli import Exit, ToolError, command
 from sctools.matchers import Matchers, compute, matches
 from sctools.schedule import ScheduleError, load_schedule
 from sctools.zuul_jobs import ZuulJobsError, job_name, molecule_job_name, render
 
-EXIT_OK, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 COMMIT_MSG = "/COMMIT_MSG"  # Zuul's pseudo-file of a Gerrit change, never matched
 
 
@@ -149,15 +150,17 @@ def affected(matchers: Matchers, files: list[str], playbooks: list[str]) -> dict
                 found[path] = regex
         return found
 
-    result = {"files": files, "infra_prod": {}, "molecule": {}}
+    infra_prod: dict[str, dict[str, str]] = {}
+    molecule: dict[str, dict[str, str]] = {}
+    result = {"files": files, "infra_prod": infra_prod, "molecule": molecule}
     for name in playbooks:
         found = hits(matchers.playbooks[name])
         if found or not files:
-            result["infra_prod"][job_name(name)] = found
+            infra_prod[job_name(name)] = found
     for role, regexes in matchers.molecule.items():
         found = hits(regexes)
         if found or not files:
-            result["molecule"][f"{role}/default"] = found
+            molecule[f"{role}/default"] = found
     return result
 
 
@@ -198,12 +201,13 @@ def write_or_check(repo: Path, matchers: Matchers, check: bool) -> int:
             "run `affected --write-zuul` (or `.venv/bin/affected --write-zuul`) and commit them",
             file=sys.stderr,
         )
-        return EXIT_DRIFT
+        return Exit.DIFFERENT
     if check:
         print("affected: zuul.d is up to date")
-    return EXIT_OK
+    return Exit.OK
 
 
+@command("affected")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     repo = args.repo.resolve()
@@ -214,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             return write_or_check(repo, matchers, args.check_zuul)
         files = changed_files(args)
     except (ScheduleError, DepsError, ZuulJobsError, ValueError, OSError) as exc:
-        print(f"affected: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise ToolError(str(exc), Exit.USAGE) from exc
     playbooks = [
         n for n in schedule.order() if args.owner == "all" or schedule.playbooks[n].owner == "zuul"
     ]
@@ -227,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in playbooks:
         for note in matchers.notes[name]:
             print(f"affected: note: {name}: {note}", file=sys.stderr)
-    return EXIT_OK
+    return Exit.OK
 
 
 if __name__ == "__main__":

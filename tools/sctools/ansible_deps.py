@@ -33,8 +33,10 @@ import configparser
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -85,11 +87,12 @@ class _Loader(strict_yaml.StrictLoader):
     """The strict loader, accepting Ansible's tags (!vault, !unsafe) as plain values."""
 
 
-def _any_tag(loader, _suffix, node):
+def _any_tag(loader: yaml.SafeLoader, _suffix: str, node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node)
+    assert isinstance(node, yaml.MappingNode)  # the only other kind of node
     return loader.construct_mapping(node)
 
 
@@ -220,7 +223,7 @@ class Analyzer:
     def _inside(rel: str) -> bool:
         return rel != ".." and not rel.startswith("../") and not os.path.isabs(rel)
 
-    def load_yaml(self, rel: str):
+    def load_yaml(self, rel: str) -> Any:
         try:
             return strict_yaml.load(self.root / rel, _Loader)
         except strict_yaml.StrictYAMLError as exc:
@@ -233,7 +236,7 @@ class Analyzer:
 
     # -- roles ------------------------------------------------------------------
 
-    def all_roles(self, extra: list[Path] = ()) -> list[str]:
+    def all_roles(self, extra: Sequence[Path] = ()) -> list[str]:
         found = set()
         for base in [*extra, *self.roles_path]:
             if base.is_dir():
@@ -287,7 +290,7 @@ class Analyzer:
             and not (len(f.relative_to(path).parts) == 1 and f.suffix == ".md")
         )
 
-    def _add_role(self, deps: Deps, entry, near: Path, where: str) -> None:
+    def _add_role(self, deps: Deps, entry: Any, near: Path, where: str) -> None:
         name = entry.get("role") or entry.get("name") if isinstance(entry, dict) else entry
         if not isinstance(name, str):
             raise DepsError(f"{self.root / where.split(':')[0]}: a role without a name: {entry!r}")
@@ -296,13 +299,13 @@ class Analyzer:
             for role in self.all_roles([near / "roles"]):
                 merge(deps, self.role_deps(role))
             return
-        role = self.find_role(name, near)
-        if role is not None:
-            merge(deps, self.role_deps(role))
+        found = self.find_role(name, near)
+        if found is not None:
+            merge(deps, self.role_deps(found))
 
     # -- tasks ------------------------------------------------------------------
 
-    def _scan_tasks(self, deps: Deps, tasks, where: str, near: Path, role: str | None) -> None:
+    def _scan_tasks(self, deps: Deps, tasks: Any, where: str, near: Path, role: str | None) -> None:
         if not isinstance(tasks, list):
             return
         here = (self.root / where).parent
@@ -338,7 +341,7 @@ class Analyzer:
                 if action in COMMAND_ACTIONS:
                     self._command_words(deps, [args, task.get("args"), task.get("environment")])
 
-    def _command_words(self, deps: Deps, values) -> None:
+    def _command_words(self, deps: Deps, values: Any) -> None:
         """Words of a command (argv, chdir, environment) that name repository paths."""
         for value in values:
             if isinstance(value, dict):
@@ -363,7 +366,7 @@ class Analyzer:
         else:
             deps.files.add(rel)
 
-    def _expand_molecule(self, args):
+    def _expand_molecule(self, args: Any) -> Any:
         """Task arguments with molecule's project directory filled in, in a scenario."""
         if not self._molecule_project:
             return args
@@ -373,7 +376,7 @@ class Analyzer:
             return {k: self._expand_molecule(v) for k, v in args.items()}
         return args
 
-    def _follow(self, deps: Deps, value, search: list[Path], role: str | None) -> str | None:
+    def _follow(self, deps: Deps, value: Any, search: list[Path], role: str | None) -> str | None:
         """Add a file a task names unless it stays in the role (counted already)."""
         if not isinstance(value, str) or not value or _templated(value):
             return None  # see the module doc: templated paths stay in the search path
@@ -493,8 +496,8 @@ class Analyzer:
             dirs = [role] if var == "role_path" and role else []
             if var == "inventory_dir":
                 dirs = sorted({os.path.dirname(s) for s in self.inventory_sources})
-            for base in dirs:
-                target = self._rel(self.root / base / suffix)
+            for folder in dirs:
+                target = self._rel(self.root / folder / suffix)
                 if self._inside(target):
                     self._add_path(deps, target)
         if len(MAGIC_MENTION.findall(text)) > len(paths):
@@ -527,7 +530,7 @@ class Analyzer:
         self.resolve_vars(deps, os.path.dirname(rel))
         return deps
 
-    def _playbook(self, rel: str, seen: frozenset) -> Deps:
+    def _playbook(self, rel: str, seen: frozenset[str]) -> Deps:
         deps = Deps(files={rel})
         path = self.root / rel
         if rel in seen:
@@ -593,7 +596,7 @@ class Analyzer:
                         deps.notes.append(f"{rel}: import_playbook {imported!r}: every file counts")
                     else:
                         deps.files.add(target)
-                        merge(deps, self._playbook(target, {rel}))
+                        merge(deps, self._playbook(target, frozenset({rel})))
                     continue
                 for entry in play.get("roles") or []:
                     self._add_role(deps, entry, self.root, f"{rel}: play {number}: roles")
@@ -604,7 +607,7 @@ class Analyzer:
             merge(deps, self.role_deps(other))
         return deps
 
-    def _targets(self, deps: Deps, hosts, where: str) -> None:
+    def _targets(self, deps: Deps, hosts: Any, where: str) -> None:
         deps.groups.add("all")  # group_vars/all applies even to the implicit localhost
         for pattern in hosts if isinstance(hosts, list) else [hosts]:
             if not isinstance(pattern, str) or _templated(pattern):
@@ -639,7 +642,7 @@ def merge(into: Deps, other: Deps) -> None:
     into.notes += [n for n in other.notes if n not in into.notes]
 
 
-def task_path(args, key: str):
+def task_path(args: Any, key: str) -> Any:
     """The path argument of an include-like task: free-form or under key."""
     if isinstance(args, str):
         return args.split()[0] if args.split() else None

@@ -37,11 +37,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import io
 import ipaddress
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -52,8 +50,10 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
-from sctools import images
+from sctools import docker_cli, images
+from sctools.cli import Exit, ToolError, command
 from sctools.registry import tls_context
 
 # Machine-wide, so that every checkout and run sees every registry (they
@@ -69,8 +69,8 @@ LABEL = "system-config.buildset-registry"
 START_TIMEOUT = 60
 
 
-class BuildsetRegistryError(Exception):
-    """A problem to report without a traceback."""
+class BuildsetRegistryError(ToolError):
+    """The registry cannot be set up (exit 1); reported without a traceback."""
 
 
 @dataclass(frozen=True)
@@ -169,21 +169,19 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, check=False)
-
-
 def ensure_network() -> None:
-    proc = run("docker", "network", "inspect", NETWORK)
-    if proc.returncode == 0:
-        subnets = {c["Subnet"] for c in json.loads(proc.stdout)[0]["IPAM"]["Config"] or []}
+    network = docker_cli.inspect("network", NETWORK)
+    if network is not None:
+        subnets = {c["Subnet"] for c in network["IPAM"]["Config"] or []}
         if subnets != {SUBNET}:
             raise BuildsetRegistryError(
                 f"docker network {NETWORK} has subnets {sorted(subnets)}, expected {SUBNET}; "
                 f"remove it (`docker network rm {NETWORK}`)"
             )
         return
-    proc = run("docker", "network", "create", "--subnet", SUBNET, "--label", f"{LABEL}=1", NETWORK)
+    proc = docker_cli.run(
+        "network", "create", "--subnet", SUBNET, "--label", f"{LABEL}=1", NETWORK, check=False
+    )
     if proc.returncode != 0:
         raise BuildsetRegistryError(f"docker network create {NETWORK}: {proc.stderr.strip()}")
 
@@ -316,7 +314,7 @@ def stop(directory: Path) -> bool:
     with locked(STATE_ROOT / "lock"):
         stopped = stop_directory(directory)
         if not listening_on(gateway()):
-            run("docker", "network", "rm", NETWORK)
+            docker_cli.remove(network=NETWORK)
     return stopped
 
 
@@ -329,7 +327,7 @@ def image_tag() -> str:
     return images.plan(args, need_base=False).tag
 
 
-def push(found: Running, names: list[str], out) -> int:
+def push(found: Running, names: list[str], out: TextIO) -> int:
     """Build the images unless they exist and push those the registry lacks.
 
     One at a time per registry (scenarios run by hand may push at once).
@@ -343,17 +341,20 @@ def push(found: Running, names: list[str], out) -> int:
             ["push", "--registry", found.url, "--ca-file", str(found.ca_file),
              *(f"--image={name}" for name in names)],
         ]  # fmt: skip
+        pushed = 0
         for argv in commands:
-            text = io.StringIO()
-            with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
-                code = images.main(argv)
-            out.write(text.getvalue())
-            out.flush()
-            if code != 0:
-                raise BuildsetRegistryError(f"images {argv[0]} failed (exit {code})")
-    # The push's summary line: "pushed N images (M already current) in S s".
-    match = re.search(r"^pushed (\d+) images", text.getvalue(), re.MULTILINE)
-    return int(match[1]) if match else 0
+            args = images.parser().parse_args(argv)
+            try:
+                with contextlib.redirect_stdout(out):
+                    if argv[0] == "push":
+                        pushed = images.push_images(args)
+                    else:
+                        args.func(args)
+            except ToolError as exc:
+                raise BuildsetRegistryError(f"images {argv[0]} failed: {exc}") from exc
+            finally:
+                out.flush()
+    return pushed
 
 
 def coordinates(found: Running) -> dict:
@@ -369,6 +370,7 @@ def coordinates(found: Running) -> dict:
 # -- command line ------------------------------------------------------------
 
 
+@command("buildset-registry")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sctools.buildset_registry",
@@ -392,16 +394,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "stop":
             print(f"{'stopped' if stop(directory) else 'not running'}: {directory}")
-            return 0
+            return Exit.OK
         found, started = ensure(directory)
         pushed = push(found, sorted(set(args.image)), sys.stderr)
         result = {**coordinates(found), "started": started, "pushed": pushed}
-    except (BuildsetRegistryError, images.ImagesError, OSError) as exc:
-        print(f"buildset-registry: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:
+        raise ToolError(str(exc)) from exc
     json.dump(result, sys.stdout)
     print()
-    return 0
+    return Exit.OK
 
 
 if __name__ == "__main__":

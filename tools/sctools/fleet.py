@@ -25,8 +25,10 @@ as molecule's .config/molecule/nested-docker.yml defines it.
 `up` ends by setting up the stand-ins for the outside world (pebble,
 Docker Hub, PyPI) with tests/standins/fleet.yaml.
 
-Exit codes: 0 success; 1 a step or the playbook failed; 2 bad inventory
-or usage.
+Exit codes (sctools.cli, the table in README.md): 0 success; 1 a step or
+the playbook failed; 2 bad inventory or usage; 5 docker unusable or a base
+image missing; 130 interrupted; `deploy` passes on run-all's 3 (another run
+holds the lock) and 4 (emergency stop).
 """
 
 from __future__ import annotations
@@ -42,8 +44,11 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sctools import REPO_ROOT, strict_yaml
+from sctools import REPO_ROOT, docker_cli, strict_yaml
+from sctools.cli import Exit, ToolError, command
+from sctools.docker_cli import container_state
 
 # What a nested dockerd needs: molecule's nested-docker platform, defined
 # once for both (see nested_docker_args).
@@ -65,14 +70,6 @@ DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z
 STANDINS_PLAYBOOK = "tests/standins/fleet.yaml"
 # What systemd as PID 1 gets on a tmpfs in every host (and molecule instance).
 SYSTEMD_TMPFS = ("/run", "/run/lock", "/tmp")
-
-
-class FleetError(Exception):
-    """A problem the user can fix; printed without a traceback."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -105,17 +102,17 @@ class Fleet:
         """
         match = re.fullmatch(r"([a-z0-9.-]+):(\d+)/([a-z0-9][a-z0-9._/-]*)", self.image_prefix)
         if not match:
-            raise FleetError(
+            raise ToolError(
                 f"{INVENTORY}: all.vars.site_image_prefix: '{self.image_prefix}' is not "
                 "HOST:PORT/PREFIX",
-                2,
+                Exit.USAGE,
             )
         name, port, prefix = match.groups()
         for host in self.hosts:
             if name == host.name or name in host.aliases:
                 return host, port, prefix
-        raise FleetError(
-            f"{INVENTORY}: all.vars.site_image_prefix: {name} is no fleet host or alias", 2
+        raise ToolError(
+            f"{INVENTORY}: all.vars.site_image_prefix: {name} is no fleet host or alias", Exit.USAGE
         )
 
     @property
@@ -129,13 +126,13 @@ def load_fleet(path: Path = INVENTORY) -> Fleet:
     try:
         data = strict_yaml.load(path)
     except strict_yaml.StrictYAMLError as exc:
-        raise FleetError(str(exc), 2) from exc
+        raise ToolError(str(exc), Exit.USAGE) from exc
     group = (data or {}).get("all") or {}
     variables = group.get("vars") or {}
 
     def need(mapping: dict, key: str, where: str) -> str:
         if not mapping.get(key):
-            raise FleetError(f"{path}: {where}.{key} is missing", 2)
+            raise ToolError(f"{path}: {where}.{key} is missing", Exit.USAGE)
         return str(mapping[key])
 
     network = need(variables, "fleet_network", "all.vars")
@@ -143,10 +140,11 @@ def load_fleet(path: Path = INVENTORY) -> Fleet:
         v4net = ipaddress.ip_network(need(variables, "fleet_ipv4_subnet", "all.vars"))
         v6net = ipaddress.ip_network(need(variables, "fleet_ipv6_subnet", "all.vars"))
     except ValueError as exc:
-        raise FleetError(f"{path}: all.vars: bad subnet: {exc}", 2) from exc
+        raise ToolError(f"{path}: all.vars: bad subnet: {exc}", Exit.USAGE) from exc
     if v4net.version != 4 or v6net.version != 6:
-        raise FleetError(
-            f"{path}: all.vars: fleet_ipv4_subnet must be IPv4 and fleet_ipv6_subnet IPv6", 2
+        raise ToolError(
+            f"{path}: all.vars: fleet_ipv4_subnet must be IPv4 and fleet_ipv6_subnet IPv6",
+            Exit.USAGE,
         )
     hosts = []
     seen: dict[str, str] = {}
@@ -155,20 +153,22 @@ def load_fleet(path: Path = INVENTORY) -> Fleet:
         hv = hv or {}
         release = need(hv, "fleet_release", where)
         if release not in RELEASES:
-            raise FleetError(
-                f"{path}: {where}.fleet_release: '{release}' is not one of {', '.join(RELEASES)}", 2
+            raise ToolError(
+                f"{path}: {where}.fleet_release: '{release}' is not one of {', '.join(RELEASES)}",
+                Exit.USAGE,
             )
         addrs = []
         for key, net in (("public_v4", v4net), ("public_v6", v6net)):
             try:
                 addr = ipaddress.ip_address(need(hv, key, where))
             except ValueError as exc:
-                raise FleetError(f"{path}: {where}.{key}: {exc}", 2) from exc
+                raise ToolError(f"{path}: {where}.{key}: {exc}", Exit.USAGE) from exc
             if addr not in net:
-                raise FleetError(f"{path}: {where}.{key}: {addr} is outside {net}", 2)
+                raise ToolError(f"{path}: {where}.{key}: {addr} is outside {net}", Exit.USAGE)
             if str(addr) in seen:
-                raise FleetError(
-                    f"{path}: {where}.{key}: {addr} is already used by {seen[str(addr)]}", 2
+                raise ToolError(
+                    f"{path}: {where}.{key}: {addr} is already used by {seen[str(addr)]}",
+                    Exit.USAGE,
                 )
             seen[str(addr)] = name
             addrs.append(str(addr))
@@ -176,35 +176,19 @@ def load_fleet(path: Path = INVENTORY) -> Fleet:
         if not isinstance(aliases, list) or not all(
             isinstance(a, str) and DNS_NAME.fullmatch(a) for a in aliases
         ):
-            raise FleetError(f"{path}: {where}.fleet_aliases: must be a list of DNS names", 2)
+            raise ToolError(
+                f"{path}: {where}.fleet_aliases: must be a list of DNS names", Exit.USAGE
+            )
         hosts.append(Host(name, addrs[0], addrs[1], release, tuple(aliases)))
     if not hosts:
-        raise FleetError(f"{path}: all.hosts is empty", 2)
+        raise ToolError(f"{path}: all.hosts is empty", Exit.USAGE)
     bridges = [h.name for h in hosts if h.name.startswith("bridge")]
     if len(bridges) != 1:
-        raise FleetError(
-            f"{path}: all.hosts: expected exactly one bridge host, found {len(bridges)}", 2
+        raise ToolError(
+            f"{path}: all.hosts: expected exactly one bridge host, found {len(bridges)}", Exit.USAGE
         )
     image_prefix = str(variables.get("site_image_prefix") or "")
     return Fleet(network, str(v4net), str(v6net), tuple(hosts), image_prefix)
-
-
-def docker_try(*args: str) -> subprocess.CompletedProcess:
-    """Run docker, capturing text output; the caller judges the exit code."""
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
-
-
-def docker(*args: str, check: bool = True, capture: bool = True) -> str:
-    proc = subprocess.run(["docker", *args], capture_output=capture, text=True, check=False)
-    if check and proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout or "").strip() if capture else ""
-        raise FleetError(f"docker {' '.join(args[:3])} failed: {detail}")
-    return (proc.stdout or "").strip() if capture else ""
-
-
-def container_state(name: str) -> str | None:
-    proc = docker_try("inspect", "-f", "{{.State.Status}}", name)
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def say(message: str) -> None:
@@ -212,18 +196,18 @@ def say(message: str) -> None:
 
 
 def ensure_network(fleet: Fleet) -> None:
-    proc = docker_try("network", "inspect", fleet.network)
-    if proc.returncode == 0:
-        subnets = {c["Subnet"] for c in json.loads(proc.stdout)[0]["IPAM"]["Config"] or []}
+    network = docker_cli.inspect("network", fleet.network)
+    if network is not None:
+        subnets = {c["Subnet"] for c in network["IPAM"]["Config"] or []}
         if subnets != {fleet.ipv4_subnet, fleet.ipv6_subnet}:
-            raise FleetError(
+            raise ToolError(
                 f"network {fleet.network} exists with subnets {sorted(subnets)}, "
                 f"inventory says {fleet.ipv4_subnet} and {fleet.ipv6_subnet}; "
                 "run `fleet down` first"
             )
         return
     say(f"creating network {fleet.network} ({fleet.ipv4_subnet}, {fleet.ipv6_subnet})")
-    docker(
+    docker_cli.run(
         "network",
         "create",
         "--ipv6",
@@ -243,10 +227,11 @@ def check_owner(host: Host) -> None:
     Bridge mounts the checkout that made it, so reusing another checkout's
     fleet would silently deploy that checkout's code.
     """
-    proc = docker_try("inspect", "-f", f'{{{{index .Config.Labels "{LABEL}"}}}}', host.name)
-    owner = proc.stdout.strip()
-    if proc.returncode == 0 and owner != str(REPO_ROOT):
-        raise FleetError(
+    info = docker_cli.inspect("container", host.name)
+    labels = ((info or {}).get("Config") or {}).get("Labels") or {}
+    owner = str(labels.get(LABEL) or "")
+    if info is not None and owner != str(REPO_ROOT):
+        raise ToolError(
             f"{host.name} belongs to the fleet of checkout {owner or 'unknown'}, not "
             f"{REPO_ROOT}; take that fleet down first (`fleet down` there, or "
             f"`docker rm -f {host.name}`)"
@@ -265,15 +250,16 @@ def nested_docker_args(path: Path = NESTED_DOCKER_CONFIG) -> list[str]:
     try:
         data = strict_yaml.load(path)
     except strict_yaml.StrictYAMLError as exc:
-        raise FleetError(str(exc), 2) from exc
+        raise ToolError(str(exc), Exit.USAGE) from exc
     try:
         platform = data["platforms"][0]
         args = [f"--cap-add={cap}" for cap in platform["capabilities"]]
         args += [f"--security-opt={opt}" for opt in platform["security_opts"]]
         mounts = [entry.split(":")[0] for entry in platform["tmpfs"]]
     except (KeyError, IndexError, TypeError) as exc:
-        raise FleetError(
-            f"{path}: no usable platforms[0] (capabilities, security_opts, tmpfs): {exc!r}", 2
+        raise ToolError(
+            f"{path}: no usable platforms[0] (capabilities, security_opts, tmpfs): {exc!r}",
+            Exit.USAGE,
         ) from exc
     args.append("--security-opt=systempaths=unconfined")
     args += [f"--volume={mount}" for mount in mounts if mount not in SYSTEMD_TMPFS]
@@ -297,7 +283,7 @@ def inventory_group(group: str) -> set[str]:
         cwd=REPO_ROOT,
     )
     if proc.returncode != 0:
-        raise FleetError(f"ansible-inventory failed: {proc.stderr.strip()[-1000:]}", 2)
+        raise ToolError(f"ansible-inventory failed: {proc.stderr.strip()[-1000:]}", Exit.USAGE)
     data = json.loads(proc.stdout)
 
     def members(name: str) -> set[str]:
@@ -318,10 +304,12 @@ def ensure_host(fleet: Fleet, host: Host, nested_docker: bool = False) -> None:
         return
     if state is not None:
         say(f"starting {host.name}")
-        docker("start", host.name)
+        docker_cli.run("start", host.name)
         return
-    if docker_try("image", "inspect", host.image).returncode != 0:
-        raise FleetError(f"image {host.image} is missing; run tools/prepare-host.sh")
+    if docker_cli.inspect("image", host.image) is None:
+        raise ToolError(
+            f"image {host.image} is missing; run tools/prepare-host.sh", Exit.UNAVAILABLE
+        )
     say(f"creating {host.name} ({host.release}, {host.ipv4}, {host.ipv6})")
     args = [
         "run",
@@ -340,7 +328,8 @@ def ensure_host(fleet: Fleet, host: Host, nested_docker: bool = False) -> None:
         "--ip6",
         host.ipv6,
         *(arg for alias in host.aliases for arg in ("--network-alias", alias)),
-        # systemd as PID 1 without --privileged (see DESIGN.md)
+        # systemd as PID 1 without --privileged, as molecule's instances get
+        # it (.config/molecule/config.yml, platforms, says why each option)
         *(f"--tmpfs={path}" for path in SYSTEMD_TMPFS),
         "-v",
         "/sys/fs/cgroup:/sys/fs/cgroup:rw",
@@ -367,17 +356,17 @@ def ensure_host(fleet: Fleet, host: Host, nested_docker: bool = False) -> None:
         # reach PyPI only through a TLS-inspecting proxy with its own CA).
         if HOST_CA_BUNDLE.exists():
             args += ["-v", f"{HOST_CA_BUNDLE}:{BRIDGE_CA_BUNDLE}:ro"]
-    docker(*args, host.image)
+    docker_cli.run(*args, host.image)
 
 
 def wait_booted(host: Host, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        proc = docker_try("exec", host.name, "systemctl", "is-system-running")
+        proc = docker_cli.run("exec", host.name, "systemctl", "is-system-running", check=False)
         if proc.stdout.strip() in ("running", "degraded"):
             return
         time.sleep(1)
-    raise FleetError(f"{host.name}: systemd did not finish booting within {timeout:.0f} s")
+    raise ToolError(f"{host.name}: systemd did not finish booting within {timeout:.0f} s")
 
 
 def ensure_ssh_key() -> tuple[Path, str]:
@@ -404,15 +393,9 @@ def ensure_ssh_key() -> tuple[Path, str]:
 
 
 def exec_in(host: Host, script: str, stdin: str | None = None) -> None:
-    proc = subprocess.run(
-        ["docker", "exec", "-i", host.name, "bash", "-euc", script],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = docker_cli.run("exec", "-i", host.name, "bash", "-euc", script, input=stdin, check=False)
     if proc.returncode != 0:
-        raise FleetError(
+        raise ToolError(
             f"{host.name}: {script.splitlines()[0]}...: "
             f"{(proc.stderr or proc.stdout).strip()[-2000:]}"
         )
@@ -531,7 +514,7 @@ def push_images(fleet: Fleet) -> None:
     log = STATE_DIR / "logs" / "images.log"
     ca_file = STATE_DIR / "buildset-registry-ca.pem"
     # The registry's certificate comes from pebble's listener CA (tests/standins).
-    ca_file.write_text(docker("exec", host.name, "cat", "/etc/pebble/tls/ca.pem") + "\n")
+    ca_file.write_text(docker_cli.output("exec", host.name, "cat", "/etc/pebble/tls/ca.pem") + "\n")
     say(f"building the images, pushing them to {url} as {BUILDSET_TAG}; log in {log}")
     start = time.monotonic()
     tool = [sys.executable, "-m", "sctools.images"]
@@ -547,7 +530,7 @@ def push_images(fleet: Fleet) -> None:
                 [*tool, *args], stdout=out, stderr=subprocess.STDOUT, check=False, cwd=REPO_ROOT
             )
             if proc.returncode != 0:
-                raise FleetError(f"images {args[0]} failed (exit {proc.returncode}); see {log}")
+                raise ToolError(f"images {args[0]} failed (exit {proc.returncode}); see {log}")
     say(f"images in the buildset registry after {time.monotonic() - start:.0f} s")
 
 
@@ -564,7 +547,8 @@ def standins_stamp(fleet: Fleet) -> str:
         if path.is_file():
             digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
     names = [h.name for h in fleet.hosts]
-    digest.update(docker("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", *names).encode())
+    stamp = docker_cli.output("inspect", "-f", "{{.Id}} {{.State.StartedAt}}", *names)
+    digest.update(stamp.encode())
     return digest.hexdigest()
 
 
@@ -584,14 +568,10 @@ def setup_standins(fleet: Fleet) -> None:
         f"PATH={BRIDGE_VENV}/bin:$PATH && exec ansible-playbook {INVENTORY_ARGS} "
         f"{STANDINS_PLAYBOOK}"
     )
-    proc = subprocess.run(
-        ["docker", "exec", fleet.bridge.name, "bash", "-c", command],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        check=False,
-    )
+    with log.open("w") as out:
+        proc = docker_cli.run("exec", fleet.bridge.name, "bash", "-c", command, log=out)
     if proc.returncode != 0:
-        raise FleetError(f"the stand-ins playbook failed; see {log}")
+        raise ToolError(f"the stand-ins playbook failed; see {log}")
     stamp_file.write_text(stamp + "\n")
 
 
@@ -601,47 +581,49 @@ INVENTORY_ARGS = (
 )
 
 
-def run_all_command(extra: list[str]) -> str:
+# Where `fleet deploy` has run-all write its report on bridge (--report-file).
+DEPLOY_REPORT = f"{RUN_ALL_LOG_DIR}/fleet-deploy-report.json"
+
+
+def run_all_command(extra: list[str], report_file: str | None = None) -> str:
     """run-all on bridge, from the mounted checkout, against the local inventory.
 
     --owner all: the local fleet has no Zuul, so run-all runs every playbook.
+    With report_file, run-all writes its report there (an old one is
+    removed first, so a run that ends before reporting leaves none).
     """
+    remove_old, report = "", []
+    if report_file:
+        remove_old, report = f"rm -f {shlex.quote(report_file)} && ", ["--report-file", report_file]
     return (
         f"cd {BRIDGE_REPO} && export ANSIBLE_CONFIG={BRIDGE_REPO}/ansible.cfg "
-        f"PATH={BRIDGE_VENV}/bin:$PATH PYTHONPATH={BRIDGE_REPO}/tools && "
+        f"PATH={BRIDGE_VENV}/bin:$PATH PYTHONPATH={BRIDGE_REPO}/tools && {remove_old}"
         f"exec python -m sctools.run_all --owner all --log-dir {RUN_ALL_LOG_DIR} "
-        f"{INVENTORY_ARGS} " + " ".join(shlex.quote(a) for a in extra)
+        f"{INVENTORY_ARGS} " + " ".join(shlex.quote(a) for a in [*report, *extra])
     )
 
 
-def run_on_bridge(fleet: Fleet, command: str, log: Path) -> tuple[int, str]:
+def run_on_bridge(fleet: Fleet, command: str, log: Path) -> int:
     """Run a command on bridge, echoing its output live and into a local log."""
-    lines = []
     tty = ["-t"] if sys.stdout.isatty() else []
     with (
         log.open("w") as out,
-        subprocess.Popen(
-            ["docker", "exec", *tty, fleet.bridge.name, "bash", "-c", command],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        ) as proc,
+        docker_cli.stream("exec", *tty, fleet.bridge.name, "bash", "-c", command) as proc,
     ):
-        for line in proc.stdout:
+        for line in proc.stdout or ():
             out.write(line)
-            lines.append(line)
             sys.stdout.write(line)
             sys.stdout.flush()
-    return proc.returncode, "".join(lines)
+    return proc.returncode
 
 
-def fetch_report(fleet: Fleet, output: str) -> dict | None:
-    """The report.json of the run whose output this is, read from bridge."""
-    match = re.search(r"report: (\S+/report\.json)", output)
-    if not match:
+def fetch_report(fleet: Fleet, path: str) -> dict[str, Any] | None:
+    """The report run-all wrote on bridge at path (its --report-file), if any."""
+    proc = docker_cli.run("exec", fleet.bridge.name, "cat", path, check=False)
+    if proc.returncode != 0:
         return None
-    proc = docker_try("exec", fleet.bridge.name, "cat", match[1])
-    return json.loads(proc.stdout) if proc.returncode == 0 else None
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
 
 
 def cmd_deploy(fleet: Fleet, extra: list[str]) -> int:
@@ -651,12 +633,13 @@ def cmd_deploy(fleet: Fleet, extra: list[str]) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     say(f"running run-all on {fleet.bridge.name}; playbooks reach the hosts over SSH")
     start = time.monotonic()
-    rc, output = run_on_bridge(fleet, run_all_command(extra), log)
+    rc = run_on_bridge(fleet, run_all_command(extra, DEPLOY_REPORT), log)
     seconds = time.monotonic() - start
-    report = fetch_report(fleet, output)
-    if rc != 0 or report is None:
+    report = fetch_report(fleet, DEPLOY_REPORT) if rc == 0 else None
+    if report is None:
         say(f"FAILED: run-all exited {rc} after {seconds:.0f} s; output kept in {log}")
-        return 1
+        # run-all's own code (busy, stopped, ...) when it is one of the table's.
+        return rc if rc in set(Exit) - {Exit.OK} else Exit.FAILED
     changed: dict[str, int] = {}
     for playbook in report["playbooks"]:
         for host, counts in playbook["hosts"].items():
@@ -690,10 +673,10 @@ def cmd_down(fleet: Fleet, extra: list[str]) -> int:
     names = [h.name for h in fleet.hosts if container_state(h.name) is not None]
     if names:
         say(f"removing {len(names)} host containers")
-        docker("rm", "-f", "-v", *names)
-    if docker_try("network", "inspect", fleet.network).returncode == 0:
+        docker_cli.run("rm", "-f", "-v", *names)
+    if docker_cli.inspect("network", fleet.network) is not None:
         say(f"removing network {fleet.network}")
-        docker("network", "rm", fleet.network)
+        docker_cli.run("network", "rm", fleet.network)
     say("fleet is down")
     return 0
 
@@ -701,6 +684,7 @@ def cmd_down(fleet: Fleet, extra: list[str]) -> int:
 COMMANDS = {"up": cmd_up, "deploy": cmd_deploy, "status": cmd_status, "down": cmd_down}
 
 
+@command("fleet")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="fleet", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -714,14 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.run_all_args and args.command != "deploy":
         parser.error(f"{args.command} takes no further arguments")
-    try:
-        return COMMANDS[args.command](load_fleet(), args.run_all_args)
-    except FleetError as exc:
-        print(f"fleet: error: {exc}", file=sys.stderr)
-        return exc.code
-    except KeyboardInterrupt:
-        print("fleet: interrupted", file=sys.stderr)
-        return 1
+    return COMMANDS[args.command](load_fleet(), args.run_all_args)
 
 
 if __name__ == "__main__":

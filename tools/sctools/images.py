@@ -26,14 +26,15 @@ Docker on our hosts is engine 20.10 with a CLI that has no buildx, so builds
 use the legacy builder (DOCKER_BUILDKIT=0) unless DOCKER_BUILDKIT is set in
 the environment; the Dockerfile works with both.
 
-Exit codes:
-  0  success (including: nothing to build)
-  1  a docker build, `docker save` or a push failed (the log's tail is shown)
-  2  bad usage or unusable inputs (arguments, requirements-zuul.txt,
-     Dockerfile, CA bundle)
-  3  docker is unusable (CLI missing, daemon not answering) or an image is
-     missing: the base image for build, a service image for push
-  4  the registry does not answer at <registry>/v2/
+Exit codes (sctools.cli, the table in README.md):
+  0    success (including: nothing to build)
+  1    a docker build, `docker save` or a push failed (the log's tail is shown)
+  2    bad usage or unusable inputs (arguments, requirements-zuul.txt,
+       Dockerfile, CA bundle)
+  5    docker is unusable (CLI missing, daemon not answering) or an image is
+       missing (the base image for build, a service image for push), or the
+       registry does not answer at <registry>/v2/
+  130  interrupted
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,8 +52,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sctools import REPO_ROOT
+from sctools import REPO_ROOT, docker_cli
+from sctools.cli import Exit, ToolError, command
 from sctools.registry import Registry, RegistryError, archive_image, tls_context
 
 SERVICES = ("scheduler", "web", "merger", "executor")
@@ -69,17 +71,6 @@ DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 INPUTS_LABEL = "system-config.inputs"
 LOG_TAIL_LINES = 40
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DOCKER, EXIT_REGISTRY = 0, 1, 2, 3, 4
-
-
-class ImagesError(Exception):
-    """A problem the user can act on; carries the exit code."""
-
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.code = code
-
-
 # -- inputs (pure functions, unit tested) ------------------------------------
 
 
@@ -88,7 +79,7 @@ def zuul_version(requirements: Path) -> str:
     try:
         text = requirements.read_text()
     except OSError as exc:
-        raise ImagesError(f"{requirements}: cannot read: {exc.strerror}", EXIT_USAGE) from exc
+        raise ToolError(f"{requirements}: cannot read: {exc.strerror}", Exit.USAGE) from exc
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].split(";", 1)[0].strip()  # no comment, no marker
         match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*(.*)", line)
@@ -96,13 +87,13 @@ def zuul_version(requirements: Path) -> str:
             continue
         pin = re.fullmatch(r"==\s*([0-9][A-Za-z0-9.+!-]*)", match.group(2).strip())
         if not pin:
-            raise ImagesError(
+            raise ToolError(
                 f"{requirements}:{number}: zuul must be pinned exactly (zuul==X.Y.Z), "
                 f"found {line!r}",
-                EXIT_USAGE,
+                Exit.USAGE,
             )
         return pin.group(1)
-    raise ImagesError(f"{requirements}: no `zuul==X.Y.Z` line", EXIT_USAGE)
+    raise ToolError(f"{requirements}: no `zuul==X.Y.Z` line", Exit.USAGE)
 
 
 def base_image(dockerfile: Path) -> str:
@@ -110,10 +101,10 @@ def base_image(dockerfile: Path) -> str:
     try:
         text = dockerfile.read_text()
     except OSError as exc:
-        raise ImagesError(f"{dockerfile}: cannot read: {exc.strerror}", EXIT_USAGE) from exc
+        raise ToolError(f"{dockerfile}: cannot read: {exc.strerror}", Exit.USAGE) from exc
     match = re.search(r"^ARG\s+BASE_IMAGE=(\S+)\s*$", text, re.MULTILINE)
     if not match:
-        raise ImagesError(f"{dockerfile}: no `ARG BASE_IMAGE=<image>` line", EXIT_USAGE)
+        raise ToolError(f"{dockerfile}: no `ARG BASE_IMAGE=<image>` line", Exit.USAGE)
     return match.group(1)
 
 
@@ -167,32 +158,8 @@ def check_registry(url: str) -> str:
 # -- docker ------------------------------------------------------------------
 
 
-def docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, **kwargs)
-    if check and proc.returncode != 0:
-        raise ImagesError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}", EXIT_FAILED)
-    return proc
-
-
-def ensure_docker() -> None:
-    if shutil.which("docker") is None:
-        raise ImagesError(
-            "docker: command not found (tools/prepare-host.sh installs docker.io)", EXIT_DOCKER
-        )
-    proc = docker("version", "--format", "{{.Server.Version}}", check=False)
-    if proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or ["no error output"])[-1]
-        raise ImagesError(
-            f"docker daemon does not answer (tools/prepare-host.sh starts it): {detail}",
-            EXIT_DOCKER,
-        )
-
-
-def inspect(image: str) -> dict | None:
-    proc = docker("image", "inspect", image, check=False)
-    if proc.returncode != 0:
-        return None
-    return json.loads(proc.stdout)[0]
+def inspect(image: str) -> dict[str, Any] | None:
+    return docker_cli.inspect("image", image)
 
 
 def human_size(size: int) -> str:
@@ -221,12 +188,12 @@ def plan(args: argparse.Namespace, need_base: bool) -> Plan:
     dockerfile = image_dir / "Dockerfile"
     version = zuul_version(args.requirements)
     base = base_image(dockerfile)
-    ensure_docker()
+    docker_cli.ensure_daemon()
     base_info = inspect(base)
     if base_info is None and (need_base or args.tag is None):
-        raise ImagesError(
+        raise ToolError(
             f"base image {base} not found (named in {dockerfile}); tools/prepare-host.sh builds it",
-            EXIT_DOCKER,
+            Exit.UNAVAILABLE,
         )
     base_id = base_info["Id"] if base_info else "unknown"
     digest = inputs_digest(image_dir, version, base_id)
@@ -234,12 +201,13 @@ def plan(args: argparse.Namespace, need_base: bool) -> Plan:
     return Plan(image_dir, version, base, tag, digest, args.prefix)
 
 
-def build_one(p: Plan, target: str, image: str, context: Path, log_dir: Path, no_cache: bool):
+def build_one(
+    p: Plan, target: str, image: str, context: Path, log_dir: Path, no_cache: bool
+) -> float:
     """docker build one target; returns seconds taken, raises on failure."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / f"{image.replace('/', '_').replace(':', '_')}.log"
     cmd = [
-        "docker",
         "build",
         # A failed step must not leave its container behind.
         "--force-rm",
@@ -259,27 +227,20 @@ def build_one(p: Plan, target: str, image: str, context: Path, log_dir: Path, no
     env.setdefault("DOCKER_BUILDKIT", "0")
     start = time.monotonic()
     with log_file.open("w") as out:
-        out.write("$ " + " ".join(cmd) + "\n")
+        out.write("$ docker " + " ".join(cmd) + "\n")
         # Each line stamped with the seconds since the start: shows which
         # step is slow.
-        with subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            text=True,
-            errors="replace",
-        ) as proc:
-            for line in proc.stdout:
+        with docker_cli.stream(*cmd, env=env) as proc:
+            for line in proc.stdout or ():
                 out.write(f"{time.monotonic() - start:7.1f} {line}")
     seconds = time.monotonic() - start
     if proc.returncode != 0:
         tail = log_file.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
-        raise ImagesError(
+        raise ToolError(
             f"building {image} (target {target}) failed with exit code {proc.returncode} "
             f"after {seconds:.0f} s; last {len(tail)} lines of {log_file}:\n"
             + "\n".join("  " + line for line in tail),
-            EXIT_FAILED,
+            Exit.FAILED,
         )
     return seconds
 
@@ -287,10 +248,10 @@ def build_one(p: Plan, target: str, image: str, context: Path, log_dir: Path, no
 def cmd_build(args: argparse.Namespace) -> int:
     ca_bundle: Path = args.ca_bundle
     if not ca_bundle.is_file():
-        raise ImagesError(
+        raise ToolError(
             f"{ca_bundle}: CA bundle not found (pip in the builder stage needs it; "
             "--ca-bundle names another)",
-            EXIT_USAGE,
+            Exit.USAGE,
         )
     p = plan(args, need_base=True)
     fresh = args.force or args.no_cache
@@ -300,7 +261,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         if name not in todo:
             log(f"  exists  {image_ref(p.prefix, name, p.tag)} (not rebuilt)")
     if not todo:
-        return EXIT_OK
+        return Exit.OK
     targets = [(n, image_ref(p.prefix, n, p.tag)) for n in todo]
     # Names the builder stages, so that the build cache survives
     # `docker image prune` and can be removed by name.
@@ -315,10 +276,10 @@ def cmd_build(args: argparse.Namespace) -> int:
             seconds = build_one(
                 p, target, image, context, args.log_dir, no_cache=args.no_cache and index == 0
             )
-            size = inspect(image)["Size"]
+            size = (inspect(image) or {}).get("Size", 0)
             log(f"  built   {image}: {human_size(size)} in {seconds:.1f} s")
     log(f"built {len(targets)} images in {time.monotonic() - total:.1f} s (logs: {args.log_dir})")
-    return EXIT_OK
+    return Exit.OK
 
 
 def check_registry_answers(url: str, cafile: str | None = None) -> None:
@@ -326,29 +287,35 @@ def check_registry_answers(url: str, cafile: str | None = None) -> None:
         with urllib.request.urlopen(f"{url}/v2/", timeout=10, context=tls_context(cafile)):
             pass
     except urllib.error.HTTPError as exc:
-        raise ImagesError(
+        raise ToolError(
             f"registry {url} answered HTTP {exc.code} at /v2/ (an unauthenticated "
             "registry API v2 is needed)",
-            EXIT_REGISTRY,
+            Exit.UNAVAILABLE,
         ) from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ImagesError(f"registry {url} unreachable: {reason}", EXIT_REGISTRY) from exc
+        raise ToolError(f"registry {url} unreachable: {reason}", Exit.UNAVAILABLE) from exc
 
 
 def cmd_push(args: argparse.Namespace) -> int:
+    push_images(args)
+    return Exit.OK
+
+
+def push_images(args: argparse.Namespace) -> int:
+    """Push the images the registry lacks (`push`'s work); how many were sent."""
     if args.ca_file and not Path(args.ca_file).is_file():
-        raise ImagesError(f"{args.ca_file}: --ca-file not found", EXIT_USAGE)
+        raise ToolError(f"{args.ca_file}: --ca-file not found", Exit.USAGE)
     p = plan(args, need_base=False)
     names = args.image or list(IMAGES)
     images = [image_ref(p.prefix, n, p.tag) for n in names]
     missing = [image for image in images if inspect(image) is None]
     if missing:
-        raise ImagesError(
+        raise ToolError(
             f"not built: {', '.join(missing)} (run `python -m sctools.images build` first"
             + (", with the same --tag" if args.tag else "")
             + ")",
-            EXIT_DOCKER,
+            Exit.UNAVAILABLE,
         )
     check_registry_answers(args.registry, args.ca_file)
     tags = [p.tag, *[t for t in args.also_tag if t != p.tag]]
@@ -362,21 +329,22 @@ def cmd_push(args: argparse.Namespace) -> int:
             # The config blob's digest is the image ID: equal under every tag
             # means the registry has this very image, so nothing is sent.
             try:
-                current = all(registry.config_digest(t) == inspect(image)["Id"] for t in tags)
+                image_id = (inspect(image) or {}).get("Id")
+                current = all(registry.config_digest(t) == image_id for t in tags)
             except RegistryError as exc:
-                raise ImagesError(f"reading {image} from the registry: {exc}", EXIT_FAILED) from exc
+                raise ToolError(f"reading {image} from the registry: {exc}", Exit.FAILED) from exc
             if current:
                 log(f"  current {image} (already in the registry under {', '.join(tags)})")
                 continue
             archive = Path(tmp) / f"{name}.tar"
-            docker("save", "--output", str(archive), image)
+            docker_cli.run("save", "--output", str(archive), image)
             try:
                 loaded = archive_image(str(archive))
                 archive.unlink()
                 for tag in tags:
                     result = registry.push(loaded, tag)
             except RegistryError as exc:
-                raise ImagesError(f"pushing {image}: {exc}", EXIT_FAILED) from exc
+                raise ToolError(f"pushing {image}: {exc}", Exit.FAILED) from exc
             pushed += 1
             compressed = sum(layer["size"] for layer in result["layers"])
             log(
@@ -388,7 +356,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         f"pushed {pushed} images ({len(images) - pushed} already current) "
         f"in {time.monotonic() - total:.1f} s"
     )
-    return EXIT_OK
+    return pushed
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -411,12 +379,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         json.dump({"zuul_version": p.version, "tag": p.tag, "images": rows}, sys.stdout, indent=2)
         print()
-        return EXIT_OK
+        return Exit.OK
     log(f"zuul {p.version} on {p.base}: tag {p.tag}")
     for row in rows:
-        state = f"{human_size(row['size'])}, {row['created']}" if row["present"] else "not built"
+        size, created = row["size"], row["created"]
+        state = f"{human_size(int(size or 0))}, {created}" if row["present"] else "not built"
         log(f"  {row['image']:<60} {state}")
-    return EXIT_OK
+    return Exit.OK
 
 
 # -- command line ------------------------------------------------------------
@@ -518,19 +487,11 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+@command("images")
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ImagesError as exc:
-        print(f"images: {exc}", file=sys.stderr)
-        return exc.code
-    except KeyboardInterrupt:
-        print("images: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # e.g. `list --json | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+    result: int = args.func(args)
+    return result
 
 
 if __name__ == "__main__":

@@ -17,9 +17,11 @@ first scenario, and stopped at the end, also after a failure or Ctrl-C.
 Other commands keep their instances, so they use the default registry
 that outlives the run.
 
-Exit codes: 0 every scenario passed; 1 at least one failed;
-2 bad usage (unknown role, no scenario found, a YAML file that cannot be
-parsed).
+Exit codes (sctools.cli, the table in README.md): 0 every scenario
+passed; 1 at least one failed, or the buildset registry could not be set
+up; 2 bad usage (unknown role, no scenario found, a YAML file that cannot
+be parsed); 5 docker unusable; 130 interrupted (Ctrl-C, SIGTERM), after
+removing what the scenarios left behind.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
-from sctools import REPO_ROOT, buildset_registry
+from sctools import REPO_ROOT, buildset_registry, docker_cli
 from sctools.ansible_deps import Analyzer, Deps, DepsError
+from sctools.cli import Exit, ToolError, command
 
 ROLES_DIR = REPO_ROOT / "roles"
 LOG_DIR = REPO_ROOT / ".tox" / "molecule-logs"
@@ -158,8 +162,7 @@ def resource_names(role: str) -> tuple[list[str], str]:
 def cleanup(role: str) -> None:
     """Remove the role's containers and network by name; absent is fine."""
     containers, network = resource_names(role)
-    subprocess.run(["docker", "rm", "-f", "-v", *containers], capture_output=True, check=False)
-    subprocess.run(["docker", "network", "rm", network], capture_output=True, check=False)
+    docker_cli.remove(containers, network)
 
 
 def run_role(scenario: Scenario, command: str, extra_env: dict[str, str]) -> Result:
@@ -247,7 +250,7 @@ def converge_instance(
     )
 
 
-def interrupt(signum, frame):
+def interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
@@ -329,25 +332,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@command("molecule-all")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     known = roles_with_scenario()
     if not known:
-        print(
-            f"error: no role under {ROLES_DIR} has molecule/default/molecule.yml", file=sys.stderr
-        )
-        return 2
+        raise ToolError(f"no role under {ROLES_DIR} has molecule/default/molecule.yml", Exit.USAGE)
     unknown = sorted(set(args.roles) - set(known))
     if unknown:
-        print(
-            f"error: no molecule scenario for role(s) {', '.join(unknown)}; "
+        raise ToolError(
+            f"no molecule scenario for role(s) {', '.join(unknown)}; "
             f"roles with one: {', '.join(known)}",
-            file=sys.stderr,
+            Exit.USAGE,
         )
-        return 2
     if args.jobs < 1:
-        print("error: --jobs must be at least 1", file=sys.stderr)
-        return 2
+        raise ToolError("--jobs must be at least 1", Exit.USAGE)
     roles = args.roles or known
     print(
         f"molecule {args.command}: {len(roles)} role(s), {args.jobs} at a time: {', '.join(roles)}",
@@ -358,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         scenarios = longest_first([describe(role, analyzer) for role in roles])
     except DepsError as exc:  # a file of a scenario or of a role it applies
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise ToolError(str(exc), Exit.USAGE) from exc
+    docker_cli.ensure_daemon()
     results: list[Result] = []
     # SIGTERM (a CI timeout, tox stopped) cleans up as Ctrl-C does.
     signal.signal(signal.SIGTERM, interrupt)
@@ -374,8 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 report(result, args.tail)
                 results.append(result)
     except buildset_registry.BuildsetRegistryError as exc:
-        print(f"error: buildset registry: {exc} (log: {REGISTRY_LOG})", file=sys.stderr)
-        return 1
+        raise ToolError(f"buildset registry: {exc} (log: {REGISTRY_LOG})") from exc
     failed = [r.role for r in results if not r.ok]
     print("\nrole                 result   seconds")
     for r in sorted(results, key=lambda r: r.role):
@@ -385,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     write_summary(results, wall)
     # The closing line, in the plain form CI and humans read.
     print(f"molecule: {len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return Exit.FAILED if failed else Exit.OK
 
 
 if __name__ == "__main__":

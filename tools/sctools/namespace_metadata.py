@@ -11,6 +11,7 @@ docs/namespaces.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,8 +239,8 @@ class _Fields:
         for key in missing:
             self.error(_join(where, key), "missing (required)")
         # Unknown keys are reported and left out, so the rest is still checked.
-        known = {k: v for k, v in value.items() if k in required | optional}
-        return None if bad or missing else known
+        kept = {k: v for k, v in value.items() if k in required | optional}
+        return None if bad or missing else kept
 
     def string(
         self, value: Any, where: str, pattern: re.Pattern | None = None, what: str = ""
@@ -389,7 +390,7 @@ def _parse_tenant_project(
         checked = fields.typed(known[key], entry[key], f"{where}.{key}")
         ok = ok and checked is not None
         options.append((key, checked))
-    return TenantProject(name, tuple(options)) if ok else None
+    return TenantProject(name, tuple(options)) if ok and name is not None else None
 
 
 def _parse_project_list(fields: _Fields, kind: str, value: Any, where: str) -> tuple | None:
@@ -440,9 +441,11 @@ def _parse_tenant(fields: _Fields, namespace: str, value: Any) -> Tenant | None:
             if loads_entry is not None
             else None
         )
-    if not ok or None in own.values() or None in loads.values():
+    own_lists = {kind: found for kind, found in own.items() if found is not None}
+    loads_lists = {kind: found for kind, found in loads.items() if found is not None}
+    if not ok or name is None or len(own_lists) < len(own) or len(loads_lists) < len(loads):
         return None
-    return Tenant(name, tuple(options), own, loads)
+    return Tenant(name, tuple(options), own_lists, loads_lists)
 
 
 def _parse_project(
@@ -474,7 +477,7 @@ def _parse_project(
             groups = None
     else:  # the namespace's approvers (already reported when invalid)
         groups = [approvers] if approvers else []
-    if None in (description, branch, retired, groups):
+    if description is None or branch is None or retired is None or groups is None:
         return None
     return Project(name, namespace, description, branch, retired, tuple(groups))
 
@@ -634,7 +637,7 @@ def _check_across(
                 project_owner[name] = ns
         for name in ns.groups:
             if name == admin:
-                message = f"is the infra roots' admin group ({infra.file})"
+                message = f"is the infra roots' admin group ({infra.file if infra else ''})"
                 report(ns, f"groups.{name}", f"{message}; no namespace may define it")
             elif name in group_owner:
                 report(ns, f"groups.{name}", f"already defined by {_whose(group_owner[name])}")
@@ -675,10 +678,15 @@ def _whose(ns: Namespace) -> str:
     return f"namespace {ns.name} ({ns.file})"
 
 
-def _check_tenant_projects(ns: Namespace, owner: dict[str, Namespace], report) -> None:
+def _check_tenant_projects(
+    ns: Namespace, owner: dict[str, Namespace], report: Callable[[Namespace, str, str], None]
+) -> None:
     """Each project a tenant names: declared, by the right namespace, active, once."""
     seen: dict[str, str] = {}
-    for section, lists in (("tenant", ns.tenant.own), ("tenant.loads", ns.tenant.loads)):
+    tenant = ns.tenant
+    if tenant is None:
+        return
+    for section, lists in (("tenant", tenant.own), ("tenant.loads", tenant.loads)):
         for kind, projects in lists.items():
             for i, tp in enumerate(projects):
                 where = f"{section}.{kind}[{i}]"

@@ -23,6 +23,7 @@ description of a project is in projects.yaml.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 
@@ -90,9 +91,14 @@ def render_stream(meta: Metadata) -> Iterator[tuple[str, Iterator[str]]]:
         GROUPS_YAML: lambda: groups_yaml_pieces(meta),
     }
     for path, project in acl_files(meta).items():
-        makers[path] = lambda project=project: iter((project_config(meta, project),))
+        makers[path] = functools.partial(_one_piece, meta, project)
     for path in sorted(makers):
         yield path, makers[path]()
+
+
+def _one_piece(meta: Metadata, project: Project) -> Iterator[str]:
+    """An ACL file's text, as the one piece of it."""
+    return iter((project_config(meta, project),))
 
 
 def acl_path(meta: Metadata, project: Project) -> str:

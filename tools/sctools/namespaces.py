@@ -6,13 +6,14 @@ the infra roots own. This command validates all of them together and
 aggregates them into Zuul's main.yaml and the code-review project list,
 groups and ACLs (docs/namespaces.md describes the format and the outputs).
 
-Exit codes:
-  0  success (`diff`: also when there are differences, unless --exit-code)
-  1  the metadata is invalid: every problem is printed (file: field: message)
-     and nothing is written
-  2  usage or I/O error: bad option, unreadable directory, an --out that is
-     not a build directory, an unknown git revision
-  3  `diff --exit-code` found differences
+Exit codes (sctools.cli, the table in README.md):
+  0    success (`diff`: also when there are differences, unless --exit-code)
+  1    the metadata is invalid: every problem is printed (file: field: message)
+       and nothing is written
+  2    usage or I/O error: bad option, unreadable directory, an --out that is
+       not a build directory, an unknown git revision
+  6    `diff --exit-code` found differences
+  130  interrupted
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from sctools import REPO_ROOT, strict_yaml
+from sctools.cli import Exit, ToolError, command
 from sctools.namespace_metadata import Metadata, MetadataError, is_ignored
 from sctools.namespace_outputs import render_stream, validate
 from sctools.patience_diff import unified_diff
@@ -49,12 +51,6 @@ NAMESPACES_DIR = REPO_ROOT / "namespaces"
 # Marks a directory written by `build`: only such a directory is replaced.
 MARKER = ".namespaces-build"
 MARKER_TEXT = "Written by `namespaces build`; the whole directory is replaced on each build.\n"
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_DIFFERENT = 0, 1, 2, 3
-
-
-class UsageError(Exception):
-    """A mistake in the command line or the environment (exit code 2)."""
 
 
 # --- Reading ----------------------------------------------------------------------
@@ -70,7 +66,7 @@ def read_namespace_dir(directory: Path) -> tuple[dict[str, str], dict[str, str]]
     a metadata file, so no namespace vanishes from the build unnoticed.
     """
     if not directory.is_dir():
-        raise UsageError(f"{directory}: not a directory")
+        raise ToolError(f"{directory}: not a directory", Exit.USAGE)
     files, strays = {}, {}
     try:
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
@@ -88,16 +84,18 @@ def read_namespace_dir(directory: Path) -> tuple[dict[str, str], dict[str, str]]
             else:
                 files[entry.name] = ""
     except OSError as exc:
-        raise UsageError(f"{directory}: cannot read: {exc}") from exc
+        raise ToolError(f"{directory}: cannot read: {exc}", Exit.USAGE) from exc
     except strict_yaml.StrictYAMLError as exc:
-        raise UsageError(str(exc)) from exc
+        raise ToolError(str(exc), Exit.USAGE) from exc
     return files, strays
 
 
 def _git(directory: Path, *args: str, binary: bool = False) -> str | bytes:
     result = subprocess.run(["git", "-C", str(directory), *args], capture_output=True, check=False)
     if result.returncode != 0:
-        raise UsageError(f"git {' '.join(args)}: {result.stderr.decode(errors='replace').strip()}")
+        raise ToolError(
+            f"git {' '.join(args)}: {result.stderr.decode(errors='replace').strip()}", Exit.USAGE
+        )
     return result.stdout if binary else result.stdout.decode()
 
 
@@ -106,7 +104,7 @@ def read_namespace_revision(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """`directory` as committed in `revision`, as read_namespace_dir reads it (empty if absent)."""
     if not directory.is_dir():
-        raise UsageError(f"{directory}: not a directory")
+        raise ToolError(f"{directory}: not a directory", Exit.USAGE)
     _git(directory, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     top = Path(str(_git(directory, "rev-parse", "--show-toplevel")).strip())
     prefix = directory.resolve().relative_to(top.resolve()).as_posix()
@@ -114,6 +112,7 @@ def read_namespace_revision(
         return {}, {}
     archive = _git(top, "archive", "--format=tar", revision, "--", prefix, binary=True)
     files, strays = {}, {}
+    assert isinstance(archive, bytes)  # binary=True
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         for member in tar.getmembers():
             parent, _, name = member.name.rstrip("/").rpartition("/")
@@ -126,11 +125,11 @@ def read_namespace_revision(
             elif not member.isfile():
                 strays[name] = "not a regular file"
             elif name.endswith(".yaml"):
-                data = tar.extractfile(member).read()
+                data = tar.extractfile(member).read()  # type: ignore[union-attr]  # a file
                 try:
                     files[name] = strict_yaml.decode(data, f"{revision}:{member.name}")
                 except strict_yaml.StrictYAMLError as exc:
-                    raise UsageError(str(exc)) from exc
+                    raise ToolError(str(exc), Exit.USAGE) from exc
             else:
                 files[name] = ""
     return files, strays
@@ -152,9 +151,10 @@ def read_output_stream(out: Path) -> Iterator[tuple[str, Iterator[str]]]:
         return iter(())
     root = Path(os.path.realpath(out))
     if not _is_build_dir(root):
-        raise UsageError(
+        raise ToolError(
             f"{out}: exists and is not a namespaces build directory (no {MARKER}); "
-            "refusing to use it"
+            "refusing to use it",
+            Exit.USAGE,
         )
     paths = sorted(
         p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != MARKER
@@ -211,7 +211,7 @@ def write_output_dir(out: Path, files: Mapping[str, str] | Files) -> bool:
     """
     out = Path(os.path.abspath(out))
     if out.name in ("", "..") or out == out.parent:
-        raise UsageError(f"{out}: cannot be an output directory")
+        raise ToolError(f"{out}: cannot be an output directory", Exit.USAGE)
     out.parent.mkdir(parents=True, exist_ok=True)
     with _locked(out.parent):
         current = _current(out)
@@ -242,7 +242,7 @@ def write_output_dir(out: Path, files: Mapping[str, str] | Files) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path):
+def _locked(directory: Path) -> Iterator[None]:
     """An exclusive flock on the directory itself: no lock file to leave behind."""
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -253,23 +253,25 @@ def _locked(directory: Path):
 
 
 def _current(out: Path) -> Path | None:
-    """The directory `out` shows now (None: none); UsageError if `out` is not ours."""
+    """The directory `out` shows now (None: none); ToolError (usage) if `out` is not ours."""
     if out.is_symlink():
         target = os.readlink(out)
         if not _ours(out.name, "gen").fullmatch(target):
-            raise UsageError(
+            raise ToolError(
                 f"{out}: is a symlink to {target}, which `namespaces build` did not make; "
                 f"refusing to replace it. Give the real directory as --out (a build keeps "
-                f"--out as a symlink to .{out.name}.gen-* beside it)"
+                f"--out as a symlink to .{out.name}.gen-* beside it)",
+                Exit.USAGE,
             )
         generation = out.parent / target
         return generation if generation.is_dir() else None
     if not out.exists():
         return None
     if not _is_build_dir(out):
-        raise UsageError(
+        raise ToolError(
             f"{out}: exists and is not a namespaces build directory (no {MARKER}); "
-            "refusing to use it"
+            "refusing to use it",
+            Exit.USAGE,
         )
     return out
 
@@ -360,18 +362,18 @@ def changed_files(old: Files, new: Files, texts: bool = True) -> list[Change]:
     old_files, new_files = iter(old), iter(new)
     a, b = next(old_files, None), next(new_files, None)
     while a is not None or b is not None:
-        if b is None or (a is not None and a[0] < b[0]):
+        if a is not None and (b is None or a[0] < b[0]):
             changes.append(("removed", a[0], "".join(a[1]) if texts else None, None))
             a = next(old_files, None)
-        elif a is None or b[0] < a[0]:
+        elif b is not None and (a is None or b[0] < a[0]):
             changes.append(("added", b[0], None, "".join(b[1]) if texts else None))
             b = next(new_files, None)
-        else:
+        elif a is not None and b is not None:  # the same path on both sides
             old_text, new_text = "".join(a[1]), "".join(b[1])
             if old_text != new_text:
-                if not texts:
-                    old_text = new_text = None
-                changes.append(("changed", a[0], old_text, new_text))
+                changes.append(
+                    ("changed", a[0], old_text if texts else None, new_text if texts else None)
+                )
             a, b = next(old_files, None), next(new_files, None)
     return changes
 
@@ -431,7 +433,7 @@ def _summary(meta: Metadata) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     meta = load(args.namespaces)
     print(f"{args.namespaces}: valid: {_summary(meta)}")
-    return EXIT_OK
+    return Exit.OK
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -441,7 +443,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}: {len(files)} files from {_summary(meta)}")
     else:
         print(f"{args.out} is up to date: {len(files)} files from {_summary(meta)}")
-    return EXIT_OK
+    return Exit.OK
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -457,9 +459,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     changes = changed_files(old, new, texts=not args.stat)
     if not changes:
         print("no differences")
-        return EXIT_OK
+        return Exit.OK
     sys.stdout.writelines(diff_outputs(changes, old_label, str(args.namespaces), args.stat))
-    return EXIT_DIFFERENT if args.exit_code else EXIT_OK
+    return Exit.DIFFERENT if args.exit_code else Exit.OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -475,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="namespaces",
         description=__doc__.split("\n\n")[1],
-        epilog=__doc__[__doc__.index("Exit codes:") :],
+        epilog=__doc__[__doc__.index("Exit codes") :],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -519,27 +521,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--stat", action="store_true", help="list the files that differ, without their diff"
     )
     diff.add_argument(
-        "--exit-code", action="store_true", help="exit with 3 when there are differences"
+        "--exit-code",
+        action="store_true",
+        help=f"exit with {Exit.DIFFERENT:d} when there are differences",
     )
     diff.set_defaults(func=cmd_diff)
     return parser
 
 
+@command("namespaces")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        result: int = args.func(args)
+        return result
     except MetadataError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
-        print(f"namespaces: {len(error.problems)} problem(s); nothing written", file=sys.stderr)
-        return EXIT_INVALID
-    except UsageError as error:
-        print(f"namespaces: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        raise ToolError(f"{len(error.problems)} problem(s); nothing written") from error
     except OSError as error:
-        print(f"namespaces: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        raise ToolError(str(error), Exit.USAGE) from error
     finally:
         gc.unfreeze()  # load() froze the metadata for this command only
 

@@ -39,6 +39,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
@@ -114,12 +115,20 @@ def synthetic_image(seed: str, size_mb: float) -> Image:
     return Image(json.dumps(config, sort_keys=True).encode(), (gzip_layer(tar_bytes),))
 
 
+def member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
+    """A regular file of the archive; KeyError when there is none by that name."""
+    found = tar.extractfile(name)
+    if found is None:  # a directory or a link
+        raise KeyError(name)
+    return found
+
+
 def archive_image(path: str) -> Image:
     """The single image in a `docker save` archive (legacy or OCI layout)."""
     try:
         with tarfile.open(path) as tar:
             try:
-                index = json.load(tar.extractfile("manifest.json"))
+                index = json.load(member(tar, "manifest.json"))
             except KeyError as exc:
                 raise RegistryError(
                     f"{path}: no manifest.json: not a `docker save` archive"
@@ -127,8 +136,8 @@ def archive_image(path: str) -> Image:
             if len(index) != 1:
                 raise RegistryError(f"{path}: holds {len(index)} images, expected exactly one")
             entry = index[0]
-            config = tar.extractfile(entry["Config"]).read()
-            layers = tuple(gzip_layer(tar.extractfile(name).read()) for name in entry["Layers"])
+            config = member(tar, entry["Config"]).read()
+            layers = tuple(gzip_layer(member(tar, name).read()) for name in entry["Layers"])
     except (OSError, tarfile.TarError) as exc:
         raise RegistryError(f"{path}: cannot read: {exc}") from exc
     return Image(config, layers)
@@ -145,7 +154,13 @@ class Registry:
         self.name = name
         self.context = tls_context(cafile)
 
-    def _request(self, method: str, url: str, data: bytes | None = None, headers=None):
+    def _request(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:  # the open response (urlopen's), or None for a HEAD that found nothing
         req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
         try:
             return urllib.request.urlopen(req, timeout=120, context=self.context)

@@ -23,9 +23,12 @@ counted.
 Each run writes, under --log-dir/<run id>/, one log per playbook and
 report.json (per playbook: start, duration, status, the hosts excluded
 because they failed upstream and those of them it targets, hosts_left_out,
-and per host ok, changed, failed, unreachable); older runs beyond
---keep-runs are deleted. Durations and results are exported as a
-Prometheus textfile (--metrics-file) for node-exporter's textfile collector.
+and per host ok, changed, failed, unreachable; the run's exit_code); older
+runs beyond --keep-runs are deleted. --report-file also writes
+report.json where a caller wants it: callers read the report there, never
+from the printed summary. Durations and results are exported as a
+Prometheus textfile (--metrics-file) for node-exporter's textfile
+collector.
 
 A playbook never outlives the run's hold on the lock. ansible-playbook
 inherits the lock's file descriptor, and an flock lasts until the last
@@ -36,17 +39,19 @@ run-all dies (PR_SET_PDEATHSIG), so such an orphan does not converge on
 alone. SIGTERM or Ctrl-C to run-all, and a playbook's timeout, stop the
 playbook's whole process group (TERM, then KILL after a grace period).
 
-Exit codes:
-  0  every playbook succeeded on every host
-  1  a playbook failed (on some or all hosts), timed out, was skipped or
-     left out hosts that failed upstream (partial)
-  2  bad usage or a malformed schedule, or what the run needs is missing
-     (a scheduled playbook's file, ansible-playbook, a usable lock file or
-     log directory): found before any playbook runs
-  3  another run holds the lock (its pid and start time are printed)
-  4  the emergency stop is on: anything at the stop path (a file, whose
-     content is the reason, but also a dangling symlink, a directory or a
-     file that cannot be read: the stop fails closed)
+Exit codes (sctools.cli, the one table of every tool, in README.md):
+  0    every playbook succeeded on every host
+  1    a playbook failed (on some or all hosts), timed out, was skipped or
+       left out hosts that failed upstream (partial)
+  2    bad usage or a malformed schedule, or what the run needs is missing
+       (a scheduled playbook's file, ansible-playbook, a usable lock file,
+       log directory or --report-file): found before any playbook runs
+  3    another run holds the lock (its pid and start time are printed)
+  4    the emergency stop is on: anything at the stop path (a file, whose
+       content is the reason, but also a dangling symlink, a directory or a
+       file that cannot be read: the stop fails closed)
+  130  interrupted (Ctrl-C or SIGTERM): the running playbooks are stopped,
+       the report is still written
 """
 
 from __future__ import annotations
@@ -64,22 +69,25 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import TextIO
 
 from sctools import REPO_ROOT
+from sctools.cli import Exit, ToolError, command
 from sctools.recap import broken_hosts, parse_recap
 from sctools.schedule import Schedule, ScheduleError, load_schedule
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_STOPPED = 0, 1, 2, 3, 4
 KILL_GRACE_SECONDS = 10
 LIST_HOSTS_TIMEOUT = 300
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _load_prctl():
+def _load_prctl() -> Callable[..., int] | None:
     """libc's prctl on Linux, else None. Loaded here, in the parent: a child
     between fork and exec must not dlopen (another thread may hold the
     loader's lock)."""
@@ -94,7 +102,7 @@ def _load_prctl():
 _PRCTL = _load_prctl()
 
 
-def die_with_run_all():
+def die_with_run_all() -> Callable[[], None] | None:
     """A preexec_fn that makes the child get SIGTERM when run-all dies, or None.
 
     The signal follows the death of the thread that started the child: the
@@ -271,7 +279,7 @@ def _unnamed_holder(match: re.Match | None) -> str:
 class Progress:
     """Event lines for logs; on a terminal also a live status line."""
 
-    def __init__(self, outcomes: dict[str, Outcome], stream=sys.stdout):
+    def __init__(self, outcomes: dict[str, Outcome], stream: TextIO = sys.stdout):
         self.outcomes = outcomes
         self.stream = stream
         self.live = stream.isatty()
@@ -287,7 +295,7 @@ class Progress:
             self.stream.flush()
 
     def status_line(self) -> str:
-        by = {}
+        by: dict[str, list[str]] = {}
         for o in self.outcomes.values():
             by.setdefault(
                 "running"
@@ -556,6 +564,13 @@ def execute(
             raise
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Write a file that readers see whole or not at all."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def rotate(log_dir: Path, keep: int) -> None:
     runs = sorted(p for p in log_dir.iterdir() if p.is_dir() and p.name[:1].isdigit())
     for old in runs[:-keep] if keep > 0 else []:
@@ -665,6 +680,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where run directories go (default: /var/log/run-all)",
     )
     parser.add_argument(
+        "--report-file",
+        type=Path,
+        help="also write the run's report.json to this file (replaced atomically), for a "
+        "caller that reads it; nothing is written when no playbook ran (exit 2, 3 or 4)",
+    )
+    parser.add_argument(
         "--keep-runs",
         type=int,
         default=100,
@@ -741,15 +762,15 @@ def make_run_dir(log_dir: Path) -> tuple[str, Path]:
     return run_id, run_dir
 
 
-def usage_error(message: str) -> int:
-    print(f"run-all: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+def usage_error(message: str) -> ToolError:
+    return ToolError(message, Exit.USAGE)
 
 
-def _interrupt(signum, frame):
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+@command("run-all")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = args.schedule.absolute().parent
@@ -757,21 +778,26 @@ def main(argv: list[str] | None = None) -> int:
         schedule = load_schedule(args.schedule, playbook_dir=root / "playbooks")
         names = select(schedule, args)
     except ScheduleError as exc:
-        return usage_error(str(exc))
+        raise usage_error(str(exc)) from exc
     if args.jobs < 1:
-        return usage_error("--jobs must be at least 1")
+        raise usage_error("--jobs must be at least 1")
     if args.list:
         print_plan(schedule, names)
-        return EXIT_OK
+        return Exit.OK
     if not names:
-        return usage_error("no playbook selected")
+        raise usage_error("no playbook selected")
     problem = command_problem(args.ansible_playbook.split(), root)
     if problem:
-        return usage_error(f"--ansible-playbook: {problem}")
+        raise usage_error(f"--ansible-playbook: {problem}")
+    if args.report_file:
+        folder = args.report_file.absolute().parent
+        if not (folder.is_dir() and os.access(folder, os.W_OK | os.X_OK)):
+            raise usage_error(
+                f"--report-file {args.report_file}: {folder} is not a writable directory"
+            )
     stopped = stop_reason(args.stop_file)
     if stopped:
-        print(f"run-all: emergency stop: {stopped}", file=sys.stderr)
-        return EXIT_STOPPED
+        raise ToolError(f"emergency stop: {stopped}", Exit.STOPPED)
     # cron, systemd and `kill` stop us with SIGTERM: stop the playbooks too,
     # and still write the report, as for Ctrl-C.
     if threading.current_thread() is threading.main_thread():
@@ -780,18 +806,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         holder = lock.acquire()
     except OSError as exc:
-        return usage_error(f"--lock-file {args.lock_file}: {exc.strerror or exc}")
+        raise usage_error(f"--lock-file {args.lock_file}: {exc.strerror or exc}") from exc
     if holder:
-        print(f"run-all: another run holds {args.lock_file} ({holder}); exiting", file=sys.stderr)
-        return EXIT_LOCKED
+        raise ToolError(f"another run holds {args.lock_file} ({holder}); exiting", Exit.BUSY)
     try:
         try:
             run_id, run_dir = make_run_dir(args.log_dir)
         except OSError as exc:
-            return usage_error(
+            raise usage_error(
                 f"--log-dir {args.log_dir}: cannot write a run directory there "
                 f"({exc.strerror or exc})"
-            )
+            ) from exc
         options = Options(
             ansible_playbook=args.ansible_playbook.split(),
             root=root,
@@ -834,17 +859,20 @@ def run(
             outcome.status, outcome.reason = "not_run", "the run was interrupted"
     finished = time.time()
     ok = all(o.status == "ok" for o in outcomes.values()) and not interrupted
-    code = EXIT_OK if ok else EXIT_FAILED
+    code = Exit.INTERRUPTED if interrupted else Exit.OK if ok else Exit.FAILED
     report = {
         "run_id": run_id,
         "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "duration": round(finished - started, 2),
-        "exit_code": code,
+        "exit_code": int(code),
         "check": args.check,
         "limit": args.limit,
         "playbooks": [asdict(o) for o in outcomes.values()],
     }
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    text = json.dumps(report, indent=2) + "\n"
+    (run_dir / "report.json").write_text(text)
+    if args.report_file:
+        write_atomically(args.report_file, text)
     rotate(args.log_dir, args.keep_runs)
     try:
         write_metrics(args.metrics_file, outcomes, finished)

@@ -90,7 +90,9 @@ def load_text(text: str, source: str, loader: type[StrictLoader] = StrictLoader)
     try:
         return parser.get_single_data()
     except _KeyError as exc:
-        raise StrictYAMLError(source, exc.problem_mark.line + 1, exc.problem) from exc
+        mark = exc.problem_mark  # always set: StrictLoader raises it with the key's mark
+        line = mark.line + 1 if mark else None
+        raise StrictYAMLError(source, line, exc.problem or "bad key") from exc
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise StrictYAMLError(source, line, f"YAML syntax error: {exc.problem}") from exc

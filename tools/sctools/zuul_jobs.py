@@ -70,10 +70,10 @@ def zuul_dependencies(schedule: Schedule, name: str) -> list[str]:
 class _Dumper(yaml.SafeDumper):
     """Block style with indented sequences (as yamllint wants) and no aliases."""
 
-    def increase_indent(self, flow=False, indentless=False):
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         return super().increase_indent(flow, False)
 
-    def ignore_aliases(self, data):
+    def ignore_aliases(self, data: object) -> bool:
         return True
 
 
