@@ -184,16 +184,29 @@ def test_summary_file_has_every_scenario_for_the_ci_stage_table(tmp_path):
     ]
 
 
-def test_scenarios_that_run_our_images_start_first():
+def test_known_long_scenarios_then_those_that_run_our_images_start_first():
     def scenario(role, nested, images):
         return molecule_all.Scenario(role, nested_docker=nested, registry_images=images)
 
     order = molecule_all.longest_first(
         [
             scenario("sshd", False, None),
+            scenario("compose_service", True, ("zookeeper",)),
             scenario("docker", True, None),
+            scenario("mirror", False, None),
             scenario("zookeeper", True, ("zookeeper",)),
             scenario("zuul_service", True, ("zookeeper", "zuul-merger", "zuul-web")),
         ]
     )
-    assert [s.role for s in order] == ["zuul_service", "zookeeper", "docker", "sshd"]
+    assert [s.role for s in order] == [
+        "zuul_service",
+        "mirror",
+        "zookeeper",
+        "compose_service",
+        "docker",
+        "sshd",
+    ]
+
+
+def test_the_known_long_scenarios_exist():
+    assert set(molecule_all.LONGEST) <= set(molecule_all.roles_with_scenario())
