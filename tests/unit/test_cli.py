@@ -17,7 +17,17 @@ import tomllib
 import pytest
 import yaml
 
-from sctools import REPO_ROOT, affected, cli, fleet, images, molecule_all, namespaces, run_all
+from sctools import (
+    REPO_ROOT,
+    affected,
+    cli,
+    fleet,
+    images,
+    molecule_all,
+    namespaces,
+    role_docs,
+    run_all,
+)
 from sctools.cli import Exit, ToolError
 
 SCRIPTS = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
@@ -64,6 +74,7 @@ def test_the_readme_lists_the_table_once_and_as_the_code_has_it():
         (affected, {0, 2, 6, 130}),
         (molecule_all, {0, 1, 2, 5, 130}),
         (fleet, {0, 1, 2, 3, 4, 5, 130}),
+        (role_docs, {0, 1, 2, 130}),
     ],
     ids=lambda v: getattr(v, "__name__", ""),
 )
