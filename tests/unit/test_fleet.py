@@ -150,5 +150,7 @@ def test_deploy_reads_run_alls_report_from_the_file_it_names():
     """run-all writes the report where fleet says; nothing parses run-all's output."""
     command = fleet.run_all_command(["--only", "base"], "/var/log/run-all/r.json")
     assert command.count("rm -f /var/log/run-all/r.json && exec python -m sctools.run_all") == 1
+    # A fresh bridge has no /var/log/run-all yet; run-all wants the directory to exist.
+    assert 'mkdir -p "$(dirname /var/log/run-all/r.json)" && rm -f' in command
     assert command.endswith("--report-file /var/log/run-all/r.json --only base")
     assert "--report-file" not in fleet.run_all_command(["--only", "base"])

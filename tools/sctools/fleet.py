@@ -589,12 +589,15 @@ def run_all_command(extra: list[str], report_file: str | None = None) -> str:
     """run-all on bridge, from the mounted checkout, against the local inventory.
 
     --owner all: the local fleet has no Zuul, so run-all runs every playbook.
-    With report_file, run-all writes its report there (an old one is
-    removed first, so a run that ends before reporting leaves none).
+    With report_file, run-all writes its report there (its directory is
+    made first, since run-all requires it, and an old report is removed, so
+    a run that ends before reporting leaves none).
     """
     remove_old, report = "", []
     if report_file:
-        remove_old, report = f"rm -f {shlex.quote(report_file)} && ", ["--report-file", report_file]
+        quoted = shlex.quote(report_file)
+        remove_old = f'mkdir -p "$(dirname {quoted})" && rm -f {quoted} && '
+        report = ["--report-file", report_file]
     return (
         f"cd {BRIDGE_REPO} && export ANSIBLE_CONFIG={BRIDGE_REPO}/ansible.cfg "
         f"PATH={BRIDGE_VENV}/bin:$PATH PYTHONPATH={BRIDGE_REPO}/tools && {remove_old}"
