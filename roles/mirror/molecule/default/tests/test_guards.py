@@ -28,6 +28,14 @@ CASES = {
     "port 0": {"mirror_quay_http_port": 0},
     "upstream not https": {"mirror_pypi_upstream": "file:///etc/"},
     "cache size not a size": {"mirror_cache_size_limit": "lots"},
+    # The apache role's variables (mirror imports it after its own checks).
+    "hsts max-age negative": {"apache_hsts_max_age": -1},
+    "hsts max-age over two years": {"apache_hsts_max_age": 63072001},
+    "header value with a newline": {"apache_extra_headers": {"X-Test": "a\nTraceEnable On"}},
+    "header value with a quote": {"apache_extra_headers": {"X-Test": 'a" env=x'}},
+    "header name with a space": {"apache_extra_headers": {"X Test": "1"}},
+    "hsts as an extra header": {"apache_extra_headers": {"Strict-Transport-Security": "max-age=1"}},
+    "security headers as a list": {"apache_security_headers": ["X-Frame-Options: DENY"]},
 }
 # The variable each refusal must name.
 VARIABLE = {
@@ -39,6 +47,13 @@ VARIABLE = {
     "port 0": "mirror_quay_http_port",
     "upstream not https": "upstream",
     "cache size not a size": "mirror_cache_size_limit",
+    "hsts max-age negative": "apache_hsts_max_age",
+    "hsts max-age over two years": "apache_hsts_max_age",
+    "header value with a newline": "apache_extra_headers",
+    "header value with a quote": "apache_extra_headers",
+    "header name with a space": "apache_extra_headers",
+    "hsts as an extra header": "apache_extra_headers",
+    "security headers as a list": "apache_security_headers",
 }
 
 

@@ -399,7 +399,85 @@ def test_debian_htcacheclean_daemon_is_masked_and_stopped(host):
 
 def test_config_checker_rejects_a_broken_site(host):
     host.check_output("echo 'Listen 80' > /tmp/mirror-test-broken.conf")
-    checker = "/usr/local/sbin/mirror-apache-configtest"
+    checker = "/usr/local/sbin/apache-configtest"
     target = "/etc/apache2/sites-available/mirror-http.conf"
     assert host.run(f"{checker} {target} {target}").rc == 0
     assert host.run(f"{checker} /tmp/mirror-test-broken.conf {target}").rc == 1
+
+
+# The apache role's security defaults, on the mirror's sites.
+SECURITY_HEADERS = {
+    "strict-transport-security": "max-age=31536000",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "content-security-policy": "frame-ancestors 'none'",
+    "referrer-policy": "strict-origin-when-cross-origin",
+}
+# The main site (static) and a registry port (proxied: the stand-in front
+# sends a Server header of its own).
+TLS_URLS = {"main site": f"https://{HOST}/", "registry": manifest_url("dockerhub")}
+
+
+def response_headers(host, *args) -> list[tuple[str, str]]:
+    """The (lower-case name, value) headers of a GET, body dropped."""
+    cmd = curl(host, "-f", "-o", "/dev/null", "-D", "-", "-H", f"Accept: {SCHEMA2}", *args)
+    assert cmd.rc == 0, cmd.stderr
+    lines = cmd.stdout.splitlines()[1:]
+    return [(n.strip().lower(), v.strip()) for n, _, v in (x.partition(":") for x in lines if x)]
+
+
+@pytest.mark.parametrize("url", TLS_URLS.values(), ids=TLS_URLS.keys())
+def test_tls_responses_carry_hsts_and_the_security_headers_once(host, url):
+    headers = response_headers(host, url)
+    for name, value in SECURITY_HEADERS.items():
+        assert [v for n, v in headers if n == name] == [value], headers
+
+
+def test_plain_http_gets_no_hsts(host):
+    headers = dict(response_headers(host, f"http://{HOST}/"))
+    assert "strict-transport-security" not in headers
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("registry", REGISTRIES)
+def test_nothing_is_compressed_over_tls(host, registry):
+    # Nor by upstream: it gets no Accept-Encoding.
+    gzip = ["-H", "Accept-Encoding: gzip, deflate, br"]
+    headers = dict(response_headers(host, *gzip, manifest_url(registry)))
+    assert "content-encoding" not in headers, headers
+
+
+@pytest.mark.parametrize(
+    "url", [*TLS_URLS.values(), f"http://{HOST}/", f"{base('quay', 'http')}/v2/"]
+)
+def test_server_header_is_just_apache(host, url):
+    cmd = curl(host, "-o", "/dev/null", "-D", "-", url)
+    servers = [line.split(":", 1)[1].strip() for line in cmd.stdout.splitlines()
+               if line.lower().startswith("server:")]  # fmt: skip
+    assert servers == ["Apache"], cmd.stdout
+
+
+def test_apache_runs_in_its_systemd_sandbox(host):
+    show = host.check_output(
+        "systemctl show -p ActiveState -p ProtectSystem -p ProtectHome -p NoNewPrivileges "
+        "-p PrivateDevices apache2.service"
+    )
+    assert dict(line.split("=", 1) for line in show.splitlines()) == {
+        "ActiveState": "active",
+        "ProtectSystem": "full",
+        "ProtectHome": "yes",
+        "NoNewPrivileges": "yes",
+        "PrivateDevices": "yes",
+    }
+    # What the kernel says of the running main process: no new privileges,
+    # /etc read-only in its mount namespace.
+    pid = host.check_output("systemctl show -P MainPID apache2.service")
+    assert "NoNewPrivs:\t1" in host.file(f"/proc/{pid}/status").content_string
+    options = host.check_output(f"nsenter -t {pid} -m findmnt -n -o OPTIONS /etc")
+    assert options.split(",")[0] == "ro", options
+
+
+def test_systemd_analyze_rates_apache_ok(host):
+    out = host.check_output("systemd-analyze security --no-pager apache2.service | tail -n 1")
+    exposure = float(out.split(":")[1].split()[0])
+    assert exposure < 3.0, out

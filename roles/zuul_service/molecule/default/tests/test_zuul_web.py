@@ -23,7 +23,7 @@ NAMES = ["zuul01.zuul.test", "zuul.zuul.test"]
 TENANT_FILE = SCENARIO_DIR / "files" / "tenants.yaml"
 TENANTS = [t["tenant"]["name"] for t in yaml.safe_load(TENANT_FILE.read_text())]
 ROOT = "/tmp/pebble-root.pem"
-CHECK = "/usr/local/sbin/zuul-web-apache-configtest"
+CHECK = "/usr/local/sbin/apache-configtest"
 HTTPS_SITE = "/etc/apache2/sites-available/zuul-web-https.conf"
 
 
@@ -71,6 +71,15 @@ def test_http_redirects_to_the_same_url_over_https(host):
     assert result.stdout == f"301 https://{NAMES[1]}/t/example/status?x=1"
 
 
+def test_http_redirect_ignores_a_forged_host_header(host):
+    # A redirect to whatever Host says would send users to another site.
+    result = curl(
+        host, "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+        "-H", "Host: evil.example", "http://127.0.0.1/t/example/status?x=1",
+    )  # fmt: skip
+    assert result.stdout == f"301 https://{NAMES[0]}/t/example/status?x=1"
+
+
 def test_acme_challenges_are_served_over_http(host):
     host.run_test(
         "echo token-body > /var/lib/acme-challenge/.well-known/acme-challenge/molecule-probe"
@@ -113,3 +122,68 @@ def test_broken_apache_site_is_refused_by_the_check(host):
     assert "zuul-web-https.conf" in result.stderr
     # the live configuration is untouched and still valid
     assert host.run("apache2ctl configtest").rc == 0
+
+
+# The apache role's security defaults, on zuul-web's HTTPS site.
+SECURITY_HEADERS = {
+    "strict-transport-security": "max-age=31536000",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "content-security-policy": "frame-ancestors 'none'",
+    "referrer-policy": "strict-origin-when-cross-origin",
+}
+# The web UI (HTML) and the API (JSON), both from zuul-web.
+PAGES = ["/", "/api/tenants"]
+
+
+def response_headers(host, pebble_root, path, *args) -> list[tuple[str, str]]:
+    """The (lower-case name, value) headers of a GET over HTTPS, body dropped."""
+    result = curl(
+        host, "-f", "-o", "/dev/null", "-D", "-", "--cacert", pebble_root, *args,
+        f"https://{NAMES[0]}{path}",
+    )  # fmt: skip
+    assert result.rc == 0, result.stderr
+    lines = result.stdout.splitlines()[1:]
+    return [(n.strip().lower(), v.strip()) for n, _, v in (x.partition(":") for x in lines if x)]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_https_responses_carry_hsts_and_the_security_headers_once(host, pebble_root, path):
+    headers = response_headers(host, pebble_root, path)
+    for name, value in SECURITY_HEADERS.items():
+        assert [v for n, v in headers if n == name] == [value], headers
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_nothing_is_compressed_over_https(host, pebble_root, path):
+    gzip = ["-H", "Accept-Encoding: gzip, deflate, br"]
+    headers = dict(response_headers(host, pebble_root, path, *gzip))
+    assert "content-encoding" not in headers, headers
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_server_header_is_just_apache(host, pebble_root, path):
+    # zuul-web (CherryPy) sends a Server header of its own.
+    headers = response_headers(host, pebble_root, path)
+    assert [v for n, v in headers if n == "server"] == ["Apache"], headers
+
+
+def test_trace_is_refused(host, pebble_root):
+    result = curl(
+        host, "-o", "/dev/null", "-w", "%{http_code}", "--cacert", pebble_root,
+        "-X", "TRACE", f"https://{NAMES[0]}/",
+    )  # fmt: skip
+    assert result.stdout == "405"
+
+
+def test_apache_runs_in_its_systemd_sandbox(host):
+    show = host.check_output(
+        "systemctl show -p ActiveState -p ProtectSystem -p NoNewPrivileges apache2.service"
+    )
+    assert sorted(show.splitlines()) == [
+        "ActiveState=active",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=full",
+    ]
+    out = host.check_output("systemd-analyze security --no-pager apache2.service | tail -n 1")
+    assert float(out.split(":")[1].split()[0]) < 3.0, out
