@@ -9,15 +9,33 @@ upgrades on, reports to root.
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+
+from sctools.molecule_all import converge_instance
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
     os.environ["MOLECULE_INVENTORY_FILE"]
 ).get_hosts("all")
 
+SCENARIO_DIR = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[5]
 DOMAIN = "infra.example.org"
+# The network sysctls the role sets (defaults/main.yml): per network
+# namespace, so in effect inside the containers too.
+NET_SYSCTLS = {
+    "net.ipv4.conf.all.accept_redirects": "0",
+    "net.ipv4.conf.default.accept_redirects": "0",
+    "net.ipv4.conf.all.send_redirects": "0",
+    "net.ipv4.conf.all.accept_source_route": "0",
+    "net.ipv4.conf.all.log_martians": "1",
+    "net.ipv4.conf.default.log_martians": "1",
+    "net.ipv4.tcp_syncookies": "1",
+    "net.ipv6.conf.all.accept_redirects": "0",
+    "net.ipv6.conf.default.accept_source_route": "0",
+}
 NTP_SERVER = "127.0.0.1"
 JOURNAL_MAX_USE = "1G"
 JOURNAL_RETENTION = "1month"
@@ -141,3 +159,106 @@ def test_upgrade_reports_are_mailed_to_root(host):
 def test_essential_package_is_usable(host, package):
     result = host.run(PACKAGE_COMMANDS[package])
     assert result.rc == 0, result.stderr
+
+
+@pytest.fixture
+def login_user(host):
+    """A person's account made as useradd makes one, removed afterwards."""
+    name = "probe"
+    host.run(f"userdel -r {name}")
+    host.check_output(f"useradd -m -s /bin/bash {name}")
+    yield name
+    host.run(f"pkill -KILL -u {name}; userdel -r {name}")
+
+
+def test_new_home_directory_is_private(host, login_user):
+    assert host.file(f"/home/{login_user}").mode & 0o077 == 0
+
+
+def test_login_shell_files_are_not_world_readable(host, login_user):
+    mode = host.check_output(f"su -l {login_user} -c 'touch ~/new-file && stat -c %a ~/new-file'")
+    # umask 027 (/etc/profile.d; pam_umask's 007 on Debian 13 comes first).
+    assert int(mode, 8) & 0o007 == 0, mode
+
+
+def test_root_sessions_keep_umask_022(host):
+    """Files the converge writes (as root, over ssh) stay readable by services."""
+    assert host.check_output("su -l root -c umask") == "0022"
+
+
+def test_login_session_has_a_private_tmpdir(host, login_user):
+    uid = host.user(login_user).uid
+    assert host.check_output(f"su -l {login_user} -c 'echo $TMPDIR'") == f"/tmp/user/{uid}"
+    assert host.file(f"/tmp/user/{uid}").mode == 0o700
+
+
+def test_idle_login_shell_ends_outside_tmux(host, login_user):
+    assert host.check_output(f"su -l {login_user} -c 'echo $TMOUT'") == "900"
+    inside_tmux = host.check_output(
+        f"TMUX=/tmp/tmux-sock su -l {login_user} -w TMUX -c 'echo ${{TMOUT:-unset}}'"
+    )
+    assert inside_tmux == "unset"
+
+
+def test_login_shells_dump_no_core(host, login_user):
+    assert host.check_output(f"su -l {login_user} -c 'ulimit -Hc'") == "0"
+
+
+@pytest.mark.parametrize("key", sorted(NET_SYSCTLS))
+def test_network_sysctl_is_in_effect(host, key):
+    assert host.check_output(f"sysctl -n {key}") == NET_SYSCTLS[key]
+
+
+def test_host_kernel_sysctls_are_left_alone_in_a_container(host):
+    settings = host.file("/etc/sysctl.d/60-system-config.conf").content_string
+    keys = re.findall(r"^([a-z0-9_.-]+)\s*=", settings, re.MULTILINE)
+    assert keys and all(key.startswith("net.") for key in keys), settings
+
+
+def test_no_security_upgrade_is_pending(host):
+    simulation = host.check_output("apt-get -s -o Debug::NoLocking=1 dist-upgrade")
+    pending = [line for line in simulation.splitlines() if "Debian-Security:" in line]
+    assert pending == []
+
+
+def test_legal_banner_is_shown_before_login(host):
+    assert "Authorized access only" in host.file("/etc/issue.net").content_string
+
+
+# Last in this file: it applies users, sshd and firewall to the trixie instance.
+def test_broken_dns_fails_the_host_naming_the_name_after_the_security_roles(host):
+    """base.yaml on a host whose apt source does not resolve.
+
+    The refresh fails, users, sshd and firewall still converge (a changed
+    sshd setting applies, the firewall table is loaded), and the play fails
+    the host at its end with apt's own words, naming deb.invalid.
+    """
+    name = host.backend.get_hostname()
+    if not name.endswith("-trixie"):
+        pytest.skip("checked on the trixie instance")
+    broken = "/etc/apt/sources.list.d/zz-broken-dns.list"
+    host.check_output(f"echo 'deb http://deb.invalid/debian trixie main' > {broken}")
+    try:
+        result = converge_instance(
+            SCENARIO_DIR,
+            name,
+            {
+                "base_server_hostname": f"srv-trixie.{DOMAIN}",
+                "base_server_ntp_servers": [NTP_SERVER],
+                "sshd_extra_settings": {"MaxSessions": 3},
+                # mail_relay's checks run with any tag; its tasks do not.
+                "mail_relay_smarthost": "127.0.0.2::2525",
+                "mail_relay_root_address": "infra-root@example.org",
+            },
+            playbook=str(REPO_ROOT / "playbooks" / "base.yaml"),
+            tags=["base_server", "users", "sshd", "firewall"],
+        )
+    finally:
+        host.run(f"rm -f {broken}")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    failure = output[output.index("Fail the hosts whose package lists") :]
+    assert "could not be refreshed" in failure, output[-3000:]
+    assert "deb.invalid" in failure, output[-3000:]
+    assert "maxsessions 3" in host.check_output("/usr/sbin/sshd -T").splitlines()
+    assert "system_config_filter" in host.check_output("nft list tables")

@@ -26,6 +26,13 @@ CASES = {
     "time zone escaping": {"base_server_timezone": "../../../etc/passwd"},
     "time zone unknown": {"base_server_timezone": "Mars/Olympus_Mons"},
     "time zone a directory": {"base_server_timezone": "Europe"},
+    "login umask letting others write": {"base_server_login_umask": "020"},
+    "kernel key among the network sysctls": {"base_server_net_sysctls": {"kernel.sysrq": 0}},
+    "sysctl value with a second line": {
+        "base_server_kernel_sysctls": {"kernel.sysrq": "0\nkernel.modules_disabled=1"}
+    },
+    "banner empty": {"base_server_legal_banner": ""},
+    "idle logout of seconds": {"base_server_idle_logout": 5},
 }
 
 

@@ -116,7 +116,16 @@ def test_user_outside_allowed_groups_is_refused(ipv4):
         ("authenticationmethods", "publickey"),
         ("x11forwarding", "no"),
         ("permitrootlogin", "without-password"),  # how sshd -T spells prohibit-password
-        ("maxsessions", "4"),  # from sshd_extra_settings
+        ("maxsessions", "6"),  # from sshd_extra_settings (the role's own is 4)
+        # Limits: few key tries, no forwarding, keepalives inside the encrypted channel.
+        ("maxauthtries", "3"),
+        ("allowtcpforwarding", "no"),
+        ("allowagentforwarding", "no"),
+        ("allowstreamlocalforwarding", "no"),
+        ("loglevel", "VERBOSE"),
+        ("tcpkeepalive", "no"),
+        ("clientaliveinterval", "300"),
+        ("clientalivecountmax", "2"),
     ],
 )
 def test_effective_setting(host, keyword, value):

@@ -103,6 +103,17 @@ def test_account_has_uid_home_bash_and_sudo_group(host, user):
     assert SUDO_GROUP in account.groups
 
 
+@pytest.mark.parametrize("user", sorted(PRESENT))
+def test_home_is_not_readable_by_others(host, user):
+    assert host.file(f"/home/{user}").mode & 0o077 == 0
+    probe = host.run(f"runuser -u nobody -- ls /home/{user}")
+    assert probe.rc != 0
+
+
+def test_sudoers_directory_is_closed_to_others(host):
+    assert host.file("/etc/sudoers.d").mode & 0o007 == 0
+
+
 def test_sudoers_dropin_is_read_only_and_valid(host):
     dropin = host.file(f"/etc/sudoers.d/{SUDO_GROUP}")
     assert dropin.user == "root"
