@@ -10,7 +10,7 @@ Zuul ran it). Prints:
 - the mean number of infra-prod jobs per single-file change, against the
   monolith, which runs every playbook for every change.
 
-The truth comes from Ansible itself, not from sctools.ansible_deps: for each
+The truth comes from Ansible itself, not from sctools.analysis: for each
 playbook a separate process loads it with Ansible's own classes
 (Playbook.load, the production InventoryManager, VariableManager.get_vars for
 every targeted host, Play.compile with its roles, dynamic include_role

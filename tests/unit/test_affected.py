@@ -1,4 +1,4 @@
-"""affected: file matchers computed from the code, and zuul.d kept equal to them.
+"""affected and zuul-jobs: file matchers computed from the code, zuul.d kept equal to them.
 
 Most tests build a small repository (a few roles, playbooks, groups and
 hosts) and check, file by file, which playbooks' jobs a change to it runs.
@@ -19,9 +19,14 @@ import pytest
 import yaml
 
 from sctools import REPO_ROOT, affected, run_all, zuul_jobs
-from sctools.ansible_deps import Analyzer, DepsError, hostvar_name
+from sctools.analysis import tasks as analysis_tasks
+from sctools.analysis.loader import DepsError
+from sctools.analysis.playbooks import Analyzer
+from sctools.analysis.result import Deps
+from sctools.analysis.summary import converged_roles, unconverged_roles
+from sctools.analysis.variables import hostvar_name
 from sctools.cli import Exit
-from sctools.matchers import compute, converged_roles, matches, unconverged_roles
+from sctools.matchers import compute, matches
 from sctools.schedule import Playbook, Schedule, load_schedule
 
 MINI = {
@@ -360,11 +365,63 @@ def test_hostvar_names_are_understood_or_reported(text, name):
     assert hostvar_name(text, text.index("hostvars")) == name
 
 
+# -- the table of actions -------------------------------------------------------
+
+# One task per handler of ACTION_HANDLERS: its arguments, and what scanning
+# it from playbooks/web.yaml must find.
+HANDLER_EXAMPLES = {
+    analysis_tasks._role: ({"name": "helper"}, lambda d: "roles/helper" in d.roles),
+    analysis_tasks._include_tasks: ("../data/tasks.yml", lambda d: "data/tasks.yml" in d.files),
+    analysis_tasks._include_vars: ({"file": "../data/x.yaml"}, lambda d: "data/x.yaml" in d.files),
+    analysis_tasks._src: (
+        {"src": "../data/x.yaml", "dest": "/x"},
+        lambda d: "data/x.yaml" in d.files,
+    ),
+    analysis_tasks._cross_host: ({"key": "x"}, lambda d: d.all_vars),
+    analysis_tasks._command: ("python3 tools/dbcheck.py", lambda d: "tools/dbcheck.py" in d.files),
+}
+
+
+def scan(root: Path, tasks: list) -> Deps:
+    deps = Deps()
+    Analyzer(root).scan_tasks(deps, tasks, "playbooks/web.yaml", root / "playbooks", None)
+    return deps
+
+
+def test_every_handler_of_the_action_table_has_an_example():
+    assert set(HANDLER_EXAMPLES) == set(analysis_tasks.ACTION_HANDLERS.values())
+
+
+@pytest.mark.parametrize("action", sorted(analysis_tasks.ACTION_HANDLERS))
+@pytest.mark.parametrize("prefix", ["", "ansible.builtin.", "ansible.legacy."])
+def test_every_action_of_the_table_reaches_its_handler(mini, action, prefix):
+    (mini / "data/tasks.yml").write_text("- name: More\n  ansible.builtin.debug:\n    msg: x\n")
+    args, found = HANDLER_EXAMPLES[analysis_tasks.ACTION_HANDLERS[action]]
+    assert found(scan(mini, [{"name": "A task", f"{prefix}{action}": args}]))
+    # Inside a block too.
+    assert found(scan(mini, [{"name": "B", "block": [{"name": "A", f"{prefix}{action}": args}]}]))
+
+
+def test_an_action_without_a_handler_adds_nothing(mini):
+    tasks = [
+        {"name": "Debug", "ansible.builtin.debug": {"msg": "data/x.yaml"}},
+        {"name": "Make", "community.general.make": {"chdir": "tools", "src": "../data/x.yaml"}},
+        {"name": "Apt", "apt": {"name": "tools/dbcheck.py"}, "delegate_to": "localhost"},
+    ]
+    assert scan(mini, tasks) == Deps()
+
+
 # -- the command --------------------------------------------------------------
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = affected.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_zuul_jobs(capsys, *argv: str) -> tuple[int, str, str]:
+    code = zuul_jobs.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -491,15 +548,19 @@ def test_affected_refuses_a_path_outside_the_repository(mini, capsys, spelling, 
 )
 def test_affected_refuses_a_bad_key_and_writes_nothing(mini, capsys, rel, text, message):
     (mini / "zuul.d").mkdir()
-    assert run(capsys, "--repo", str(mini), "--write-zuul")[0] == 0
+    assert run_zuul_jobs(capsys, "--repo", str(mini), "write")[0] == 0
     before = {p: p.read_text() for p in (mini / "zuul.d").iterdir()}
     (mini / rel).write_text(text)
-    for argv in (["docs/index.md"], ["--write-zuul"], ["--check-zuul"]):
-        code, out, err = run(capsys, "--repo", str(mini), *argv)
+    for prog, runner, argv in (
+        ("affected", run, "docs/index.md"),
+        ("zuul-jobs", run_zuul_jobs, "write"),
+        ("zuul-jobs", run_zuul_jobs, "check"),
+    ):
+        code, out, err = runner(capsys, "--repo", str(mini), argv)
         assert code == 2, argv
         assert out == ""
         assert len(err.splitlines()) == 1, err
-        assert err.startswith(f"affected: error: {mini / message}")
+        assert err.startswith(f"{prog}: error: {mini / message}")
     assert {p: p.read_text() for p in (mini / "zuul.d").iterdir()} == before
 
 
@@ -511,10 +572,10 @@ def test_analyzer_names_a_role_entry_without_a_name(mini):
         Analyzer(mini).playbook_deps("playbooks/web.yaml")
 
 
-def test_check_zuul_fails_when_the_generated_files_drift(mini, capsys):
+def test_zuul_jobs_check_fails_when_the_generated_files_drift(mini, capsys):
     (mini / "zuul.d").mkdir()
-    assert run(capsys, "--repo", str(mini), "--write-zuul")[0] == 0
-    assert run(capsys, "--repo", str(mini), "--check-zuul")[0] == 0
+    assert run_zuul_jobs(capsys, "--repo", str(mini), "write")[0] == 0
+    assert run_zuul_jobs(capsys, "--repo", str(mini), "check")[0] == 0
     generated = yaml.safe_load((mini / zuul_jobs.INFRA_PROD_FILE).read_text())
     assert [i["job"]["name"] for i in generated if "job" in i] == [
         "infra-prod-web",
@@ -528,9 +589,34 @@ def test_check_zuul_fails_when_the_generated_files_drift(mini, capsys):
     # A new role dependency changes web's matchers: the check must notice.
     (mini / "roles/helper/meta").mkdir()
     (mini / "roles/helper/meta/main.yml").write_text("dependencies:\n  - lonely\n")
-    code, _, err = run(capsys, "--repo", str(mini), "--check-zuul")
+    code, _, err = run_zuul_jobs(capsys, "--repo", str(mini), "check")
     assert code == Exit.DIFFERENT
-    assert "run `affected --write-zuul`" in err
+    assert "run `zuul-jobs write`" in err
+
+
+def test_zuul_jobs_check_names_the_stale_file_and_changes_nothing(mini, capsys):
+    (mini / "zuul.d").mkdir()
+    assert run_zuul_jobs(capsys, "--repo", str(mini), "write")[0] == 0
+    molecule = mini / zuul_jobs.MOLECULE_FILE
+    molecule.write_text(molecule.read_text() + "# edited by hand\n")
+    stale = molecule.read_text()
+    code, out, err = run_zuul_jobs(capsys, "--repo", str(mini), "check")
+    assert code == Exit.DIFFERENT
+    assert out == ""
+    assert err.startswith(f"zuul-jobs: error: {zuul_jobs.MOLECULE_FILE}: out of date")
+    assert zuul_jobs.INFRA_PROD_FILE not in err  # only the stale one is named
+    assert molecule.read_text() == stale  # check never writes
+    code, out, _ = run_zuul_jobs(capsys, "--repo", str(mini), "write")
+    assert code == 0 and out == f"zuul-jobs: wrote {zuul_jobs.MOLECULE_FILE}\n"
+    assert run_zuul_jobs(capsys, "--repo", str(mini), "check")[0] == 0
+
+
+def test_affected_no_longer_writes_zuul_d(mini, capsys):
+    # One home: zuul-jobs generates zuul.d; affected only answers what runs.
+    for option in ("--write-zuul", "--check-zuul"):
+        with pytest.raises(SystemExit) as usage:
+            affected.main(["--repo", str(mini), option])
+        assert usage.value.code == 2
 
 
 # -- this repository ------------------------------------------------------------
@@ -543,7 +629,7 @@ def test_generated_zuul_d_files_are_what_the_code_gives():
         path = REPO_ROOT / rel
         assert path.is_file() and path.read_text() == text, (
             f"{rel} is out of date with the playbooks, roles, inventory or schedule.yaml: "
-            "run `.venv/bin/affected --write-zuul` and commit the result"
+            "run `.venv/bin/zuul-jobs write` and commit the result"
         )
 
 
@@ -604,7 +690,7 @@ def test_a_repository_copy_without_changes_is_up_to_date(tmp_path, capsys):
         symlinks=True,
         ignore=shutil.ignore_patterns(".git", ".venv", ".tox", ".fleet", ".ansible", "__pycache__"),
     )
-    assert run(capsys, "--repo", str(copy), "--check-zuul")[0] == 0
+    assert run_zuul_jobs(capsys, "--repo", str(copy), "check")[0] == 0
     schedule = load_schedule(copy / "schedule.yaml")
     first = schedule.order()[0]
     text = (copy / "schedule.yaml").read_text()
@@ -616,7 +702,7 @@ def test_a_repository_copy_without_changes_is_up_to_date(tmp_path, capsys):
         )
     )
     assert load_schedule(copy / "schedule.yaml").playbooks[first].owner == flipped
-    code, _, err = run(capsys, "--repo", str(copy), "--check-zuul")
+    code, _, err = run_zuul_jobs(capsys, "--repo", str(copy), "check")
     assert code == Exit.DIFFERENT and "infra-prod-jobs.yaml" in err
 
 

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from sctools import REPO_ROOT, molecule_all
-from sctools.ansible_deps import Analyzer
+from sctools.analysis.playbooks import Analyzer
 
 
 def make_role(root, name, scenario=True):

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from sctools import fleet, molecule_all, namespaces, run_all, strict_yaml
-from sctools.ansible_deps import Analyzer, DepsError
+from sctools.analysis.loader import DepsError
+from sctools.analysis.playbooks import Analyzer
 from sctools.cli import Exit, ToolError
 
 

@@ -6,18 +6,14 @@ molecule scenarios that test them. The file matchers are computed from the
 repository (sctools.matchers: playbooks, roles and their dependencies,
 group_vars/host_vars of the targeted hosts, inventory, ansible.cfg,
 requirements.txt), exactly as Zuul evaluates the generated `files:` of
-zuul.d/infra-prod-jobs.yaml and zuul.d/molecule-jobs.yaml.
-
-With --write-zuul it writes those two files; with --check-zuul it only
-compares them with what the code gives (tests/unit/test_affected.py does
-the same).
+zuul.d/infra-prod-jobs.yaml and zuul.d/molecule-jobs.yaml (which the
+command zuul-jobs writes and checks).
 
 As in Zuul, a change without any file (an empty range) runs every job.
 
 Exit codes (sctools.cli, the table in README.md):
-  0    done (for --check-zuul: zuul.d is up to date)
+  0    done
   2    bad usage, a bad git range, or a file that cannot be parsed
-  6    --check-zuul: a generated file differs from what the code gives
   130  interrupted
 """
 
@@ -31,11 +27,11 @@ import sys
 from pathlib import Path
 
 from sctools import REPO_ROOT
-from sctools.ansible_deps import DepsError
+from sctools.analysis.loader import DepsError
 from sctools.cli import Exit, ToolError, command
 from sctools.matchers import Matchers, compute, matches
 from sctools.schedule import ScheduleError, load_schedule
-from sctools.zuul_jobs import ZuulJobsError, job_name, molecule_job_name, render
+from sctools.zuul_jobs import job_name, molecule_job_name
 
 COMMIT_MSG = "/COMMIT_MSG"  # Zuul's pseudo-file of a Gerrit change, never matched
 
@@ -60,16 +56,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument(
         "--stdin", action="store_true", help="read the changed files from stdin, one per line"
     )
-    source.add_argument(
-        "--write-zuul",
-        action="store_true",
-        help="write the generated zuul.d files (infra-prod and molecule jobs) and exit",
-    )
-    source.add_argument(
-        "--check-zuul",
-        action="store_true",
-        help="exit 1 if the generated zuul.d files differ from what the code gives",
-    )
     parser.add_argument(
         "--owner",
         choices=["zuul", "all"],
@@ -88,10 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the repository checkout to analyse (default: the one this tool lives in)",
     )
     args = parser.parse_args(argv)
-    generate = args.write_zuul or args.check_zuul
-    if generate and args.files:
-        parser.error("--write-zuul and --check-zuul take no FILE")
-    if not generate and not (args.files or args.git or args.stdin):
+    if not (args.files or args.git or args.stdin):
         parser.error("name the changed files: FILE..., --git RANGE or --stdin")
     if args.files and (args.git or args.stdin):
         parser.error("FILE arguments cannot be combined with --git or --stdin")
@@ -183,30 +166,6 @@ def print_text(result: dict, why: bool) -> None:
                 print(f"      {path}  ~  {regex}")
 
 
-def write_or_check(repo: Path, matchers: Matchers, check: bool) -> int:
-    schedule = load_schedule(repo / "schedule.yaml", playbook_dir=repo / "playbooks")
-    drifted = []
-    for rel, text in render(schedule, matchers.playbooks, matchers.molecule).items():
-        path = repo / rel
-        current = path.read_text() if path.is_file() else None
-        if current == text:
-            continue
-        drifted.append(rel)
-        if not check:
-            path.write_text(text)
-            print(f"affected: wrote {rel}")
-    if check and drifted:
-        print(
-            f"affected: {', '.join(drifted)} differ from what the code gives; "
-            "run `affected --write-zuul` (or `.venv/bin/affected --write-zuul`) and commit them",
-            file=sys.stderr,
-        )
-        return Exit.DIFFERENT
-    if check:
-        print("affected: zuul.d is up to date")
-    return Exit.OK
-
-
 @command("affected")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
@@ -214,10 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         schedule = load_schedule(repo / "schedule.yaml", playbook_dir=repo / "playbooks")
         matchers = compute(repo, schedule)
-        if args.write_zuul or args.check_zuul:
-            return write_or_check(repo, matchers, args.check_zuul)
         files = changed_files(args)
-    except (ScheduleError, DepsError, ZuulJobsError, ValueError, OSError) as exc:
+    except (ScheduleError, DepsError, ValueError, OSError) as exc:
         raise ToolError(str(exc), Exit.USAGE) from exc
     playbooks = [
         n for n in schedule.order() if args.owner == "all" or schedule.playbooks[n].owner == "zuul"

@@ -1,7 +1,7 @@
 """What every command of sctools shares: exit codes, the error type, main's wrapper.
 
 One table of exit codes for every console script (run-all, fleet,
-molecule-all, namespaces, affected, images) and `python -m` tool. A command
+molecule-all, namespaces, affected, zuul-jobs, images) and `python -m` tool. A command
 returns a member of Exit or raises ToolError(message, code); `command`
 wraps its main so that every tool prints errors the same way
 (`<prog>: error: <message>` on stderr, no traceback), exits 130 on Ctrl-C

@@ -42,7 +42,9 @@ from pathlib import Path
 from types import FrameType
 
 from sctools import REPO_ROOT, buildset_registry, docker_cli
-from sctools.ansible_deps import Analyzer, Deps, DepsError
+from sctools.analysis.loader import DepsError
+from sctools.analysis.playbooks import Analyzer
+from sctools.analysis.result import Deps
 from sctools.cli import Exit, ToolError, command
 
 ROLES_DIR = REPO_ROOT / "roles"

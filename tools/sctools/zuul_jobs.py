@@ -1,8 +1,9 @@
-"""The generated part of zuul.d/: infra-prod jobs and molecule check jobs.
+"""zuul-jobs: the generated part of zuul.d/, infra-prod jobs and molecule check jobs.
 
 Rendered from schedule.yaml and the computed matchers (sctools.matchers),
-never edited by hand: `affected --write-zuul` writes the files,
-tests/unit/test_affected.py fails when they drift from the code.
+never edited by hand: `zuul-jobs write` writes the files, `zuul-jobs check`
+only compares them with what the code gives (tests/unit/test_affected.py
+fails the same way when they drift from the code).
 
 - zuul.d/infra-prod-jobs.yaml: one `infra-prod-<playbook>` job per playbook
   that schedule.yaml gives to Zuul, with the files that can change its
@@ -12,17 +13,31 @@ tests/unit/test_affected.py fails when they drift from the code.
   merged change touches their files) and in the periodic pipelines.
 - zuul.d/molecule-jobs.yaml: one `system-config-molecule-<role>` job per
   role with a molecule scenario, in check and gate, with the role's files.
+
+Exit codes (sctools.cli, the table in README.md):
+  0    done (check: zuul.d is up to date)
+  2    bad usage, or a file that cannot be parsed (named in the message)
+  6    check: a generated file differs from what the code gives (named)
+  130  interrupted
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
+
 import yaml
 
-from sctools.schedule import Schedule
+from sctools import REPO_ROOT
+from sctools.analysis.loader import DepsError
+from sctools.cli import Exit, ToolError, command
+from sctools.matchers import compute
+from sctools.schedule import Schedule, ScheduleError, load_schedule
 
 INFRA_PROD_FILE = "zuul.d/infra-prod-jobs.yaml"
 MOLECULE_FILE = "zuul.d/molecule-jobs.yaml"
-COMMAND = "affected --write-zuul"
+COMMAND = "zuul-jobs write"
 BOOTSTRAP_JOB = "infra-prod-bootstrap-bridge"
 PLAYBOOK_PARENT = "infra-prod-playbook"
 MOLECULE_PARENT = "system-config-molecule"
@@ -166,3 +181,62 @@ def render(
         INFRA_PROD_FILE: render_infra_prod(schedule, playbook_regexes),
         MOLECULE_FILE: render_molecule(molecule_regexes),
     }
+
+
+def stale_files(repo: Path, write: bool) -> list[str]:
+    """The generated files that differ from what the code gives (written if write)."""
+    schedule = load_schedule(repo / "schedule.yaml", playbook_dir=repo / "playbooks")
+    matchers = compute(repo, schedule)
+    stale = []
+    for rel, text in render(schedule, matchers.playbooks, matchers.molecule).items():
+        path = repo / rel
+        if (path.read_text() if path.is_file() else None) == text:
+            continue
+        stale.append(rel)
+        if write:
+            path.write_text(text)
+    return stale
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="zuul-jobs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=REPO_ROOT,
+        help="the repository checkout to generate for (default: the one this tool lives in)",
+    )
+    sub = parser.add_subparsers(dest="action", required=True, metavar="{write,check}")
+    sub.add_parser("write", help=f"write {INFRA_PROD_FILE} and {MOLECULE_FILE}")
+    sub.add_parser(
+        "check", help="exit 6, naming them, if the generated files differ from what the code gives"
+    )
+    return parser.parse_args(argv)
+
+
+@command("zuul-jobs")
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    repo = args.repo.resolve()
+    try:
+        stale = stale_files(repo, write=args.action == "write")
+    except (ScheduleError, DepsError, ZuulJobsError, OSError) as exc:
+        raise ToolError(str(exc), Exit.USAGE) from exc
+    if args.action == "write":
+        for rel in stale:
+            print(f"zuul-jobs: wrote {rel}")
+        return Exit.OK
+    if stale:
+        raise ToolError(
+            f"{', '.join(stale)}: out of date with the code; "
+            f"run `{COMMAND}` (or `.venv/bin/{COMMAND}`) and commit the result",
+            Exit.DIFFERENT,
+        )
+    print("zuul-jobs: zuul.d is up to date")
+    return Exit.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
