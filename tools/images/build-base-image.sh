@@ -28,7 +28,7 @@ if docker image inspect "$image" >/dev/null 2>&1; then
 fi
 
 root=$(mktemp -d "/var/tmp/rootfs-$release.XXXXXX")
-trap 'rm -rf "$root"' EXIT
+trap 'rm -rf --one-file-system "$root"' EXIT
 
 echo "building $image with debootstrap (about a minute)" >&2
 debootstrap --variant=minbase --include="$packages" "$release" "$root" "$mirror" >&2
@@ -39,6 +39,21 @@ deb $mirror $release main
 deb $mirror $release-updates main
 deb ${mirror%/debian}/debian-security $security_suite main
 SOURCES
+
+# Security updates published since the release's point release go into the
+# image, as a cloud image has them when it is built: otherwise every new
+# host (and every molecule instance) downloads and installs them in its
+# first converge. base_server still installs any that came out later.
+mount -t proc proc "$root/proc"
+trap 'umount "$root/proc" 2>/dev/null || true; rm -rf --one-file-system "$root"' EXIT
+# No service starts inside the build chroot.
+printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
+chmod 755 "$root/usr/sbin/policy-rc.d"
+chroot "$root" apt-get -q update >&2
+DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get -q -y \
+    -o Dpkg::Options::=--force-confold dist-upgrade >&2
+umount "$root/proc"
+rm -f "$root/usr/sbin/policy-rc.d"
 
 # Every container must get its own SSH host keys, made at first boot (as
 # cloud-init does on a real cloud image), never baked into the image.

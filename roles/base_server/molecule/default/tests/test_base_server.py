@@ -246,6 +246,8 @@ def test_broken_dns_fails_the_host_naming_the_name_after_the_security_roles(host
                 "base_server_hostname": f"srv-trixie.{DOMAIN}",
                 "base_server_ntp_servers": [NTP_SERVER],
                 "sshd_extra_settings": {"MaxSessions": 3},
+                # The lists are fresh from the converge: refresh anyway.
+                "base_server_apt_cache_valid_time": 0,
                 # mail_relay's checks run with any tag; its tasks do not.
                 "mail_relay_smarthost": "127.0.0.2::2525",
                 "mail_relay_root_address": "infra-root@example.org",
@@ -257,6 +259,7 @@ def test_broken_dns_fails_the_host_naming_the_name_after_the_security_roles(host
         host.run(f"rm -f {broken}")
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
+    assert "Fail the hosts whose package lists" in output, output[-3000:]
     failure = output[output.index("Fail the hosts whose package lists") :]
     assert "could not be refreshed" in failure, output[-3000:]
     assert "deb.invalid" in failure, output[-3000:]
