@@ -16,7 +16,10 @@ import json
 import uuid
 
 import pytest
+import yaml
 from fleet_helpers import BRIDGE, HOSTS, on
+
+from sctools import REPO_ROOT
 
 STANDINS = HOSTS["standins01.fleet.test"]
 MIRROR = HOSTS["mirror01.regiona.fleet.test"]
@@ -24,6 +27,10 @@ REGION_MIRROR = "mirror.regiona.fleet.test"
 DOCKER_HOST = HOSTS["ze01.fleet.test"]
 OTHER_DOCKER_HOST = HOSTS["zk01.fleet.test"]
 UPSTREAM_UNITS = "docker-registry standin-registry-front standin-registry-cdn"
+# The Docker Hub proxy's TLS port, from its one home.
+DOCKERHUB_PORT = yaml.safe_load((REPO_ROOT / "group_vars" / "all.yaml").read_text())[
+    "mirror_dockerhub_https_port"
+]
 
 
 def seed_upstream_image(size_mb: float = 4) -> tuple[str, str]:
@@ -58,7 +65,7 @@ def test_mirror_https_certificate_verifies_for_its_names(deployed, name):
 
 def test_docker_hosts_use_their_region_mirror(deployed):
     info = on(DOCKER_HOST, "docker info -f '{{json .RegistryConfig.Mirrors}}'")
-    assert json.loads(info.stdout) == [f"https://{REGION_MIRROR}:4445/"]
+    assert json.loads(info.stdout) == [f"https://{REGION_MIRROR}:{DOCKERHUB_PORT}/"]
 
 
 def test_pull_through_mirror_then_from_its_cache_with_upstream_stopped(deployed):

@@ -6,6 +6,8 @@ so no other test ever reads the production values: a wrong default would
 reach production unnoticed. These are checked here, against the services'
 published endpoints, and each default must be the one argument_specs
 documents (the README tables and `ansible-doc`-style checks read that).
+Site-wide values that have no role default (their one home is
+group_vars/all.yaml) are checked there the same way.
 """
 
 from __future__ import annotations
@@ -29,9 +31,6 @@ PRODUCTION = [
     ("mirror", "mirror_dockerhub_cdn_upstreams", DOCKERHUB_CDNS, "Docker Hub's blob CDN"),
     ("mirror", "mirror_quay_upstream", "https://quay.io/", "quay.io's registry API"),
     ("mirror", "mirror_quay_cdn_upstreams", QUAY_CDNS, "quay.io's blob CDNs"),
-    # The registry mirror ports every job's docker configuration points at.
-    ("mirror", "mirror_dockerhub_https_port", 4445, "the job nodes' Docker Hub mirror port"),
-    ("mirror", "mirror_quay_https_port", 4447, "the job nodes' quay.io mirror port"),
     ("sshd", "sshd_port", 22, "bridge and the infra roots ssh to 22"),
     ("firewall", "firewall_ssh_port", 22, "the port sshd listens on"),
     ("zookeeper", "zookeeper_secure_client_port", 2281, "Zuul's ZooKeeper TLS client port"),
@@ -48,9 +47,24 @@ def spec_options(role: str) -> dict:
     return spec["argument_specs"]["main"].get("options") or {}
 
 
+# Site-wide values with their one home in group_vars/all.yaml (no role
+# default): (variable, production value, whose endpoint). The registry
+# mirror ports are what every job's docker configuration points at.
+SITE_VALUES = [
+    ("mirror_dockerhub_https_port", 4445, "the job nodes' Docker Hub mirror port"),
+    ("mirror_quay_https_port", 4447, "the job nodes' quay.io mirror port"),
+]
+
+
 @pytest.mark.parametrize(("role", "variable", "value", "endpoint"), PRODUCTION)
 def test_production_default(role, variable, value, endpoint):
     assert defaults(role).get(variable) == value, f"{role}: {variable} is not {endpoint}"
+
+
+@pytest.mark.parametrize(("variable", "value", "endpoint"), SITE_VALUES)
+def test_site_value(variable, value, endpoint):
+    site = yaml.safe_load((REPO_ROOT / "group_vars" / "all.yaml").read_text())
+    assert site.get(variable) == value, f"group_vars/all.yaml: {variable} is not {endpoint}"
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -10,6 +10,9 @@ import testinfra
 
 DECLARED_PORT = 8080  # in firewall_allowed_ports (converge.yml)
 UNDECLARED_PORT = 9090  # listening (prepare.yml) but not allowed
+# The bookworm instance's two groups (molecule.yml): one port of each.
+GROUP_PORT_ANYWHERE = 8081  # firewall_allowed_ports_sc_web, from anywhere
+GROUP_PORT_FROM_PROBE = 8082  # firewall_allowed_ports_sc_stream, source_groups [sc_probe]
 SSH_PORT = 22
 FAMILIES = ("ipv4", "ipv6")
 TIMEOUT = 3  # seconds; a dropped SYN shows up as a timeout

@@ -21,8 +21,31 @@ CASES = {
     "sources as a string": {"firewall_allowed_ports": [{"port": 8080, "sources": "10.0.0.1"}]},
     "ssh source out of range": {"firewall_ssh_sources": ["300.0.0.1"]},
     "ssh port 0": {"firewall_ssh_port": 0},
+    "unknown source group": {
+        "firewall_allowed_ports": [{"port": 8080, "source_groups": ["sc_no_such_group"]}]
+    },
+    "unknown ssh source group": {"firewall_ssh_source_groups": ["sc_no_such_group"]},
+    "group rules outside the group": {"firewall_allowed_ports_sc_no_such_group": [{"port": 8080}]},
+    # `molecule` is a group of the instance (the shared platform config).
+    "group rules not a list": {"firewall_allowed_ports_molecule": "8080"},
+    "group rule with a bad protocol": {
+        "firewall_allowed_ports_molecule": [{"port": 8080, "proto": "sctp"}]
+    },
 }
-VARIABLE = {"ssh source out of range": "firewall_ssh", "ssh port 0": "firewall_ssh"}
+VARIABLE = {
+    "ssh source out of range": "firewall_ssh",
+    "ssh port 0": "firewall_ssh",
+    "unknown ssh source group": "firewall_ssh_source_groups",
+    "group rules outside the group": "firewall_allowed_ports_sc_no_such_group",
+    "group rules not a list": "firewall_allowed_ports_molecule",
+    "group rule with a bad protocol": "firewall_allowed_ports_molecule",
+}
+# Cases whose message must also name the group at fault.
+GROUP = {
+    "unknown source group": "sc_no_such_group",
+    "unknown ssh source group": "sc_no_such_group",
+    "group rules outside the group": "sc_no_such_group",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +61,7 @@ def outcome(host):
 @pytest.mark.parametrize("case", CASES)
 def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
     assert VARIABLE.get(case, "firewall_allowed_ports") in outcome.messages[case]
+    assert GROUP.get(case, "") in outcome.messages[case]
 
 
 def test_nothing_changed_or_would_have(outcome):

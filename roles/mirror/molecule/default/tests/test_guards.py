@@ -5,10 +5,17 @@ instance: the guards are the same on both releases.
 """
 
 import pytest
+import yaml
 
+from sctools import REPO_ROOT
 from sctools.refusals import refusals
 
-CASES = {
+# The site-wide registry ports (required by the role, no default): every
+# case starts from their one home, group_vars/all.yaml, as converge does.
+SITE = yaml.safe_load((REPO_ROOT / "group_vars" / "all.yaml").read_text())
+PORTS = {name: SITE[name] for name in SITE if name.startswith("mirror_") and name.endswith("_port")}
+
+BAD = {
     "cache root /": {"mirror_cache_root": "/"},
     "cache root /etc": {"mirror_cache_root": "/etc"},
     "cache root under /usr": {"mirror_cache_root": "/usr/lib/mirror"},
@@ -37,6 +44,7 @@ CASES = {
     "hsts as an extra header": {"apache_extra_headers": {"Strict-Transport-Security": "max-age=1"}},
     "security headers as a list": {"apache_security_headers": ["X-Frame-Options: DENY"]},
 }
+CASES = {name: {**PORTS, **bad} for name, bad in BAD.items()}
 # The variable each refusal must name.
 VARIABLE = {
     "cache inside static": "mirror_cache_root",

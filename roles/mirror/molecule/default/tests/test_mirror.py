@@ -21,6 +21,9 @@ import urllib.parse
 
 import pytest
 import testinfra.utils.ansible_runner
+import yaml
+
+from sctools import REPO_ROOT
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
     os.environ["MOLECULE_INVENTORY_FILE"]
@@ -31,8 +34,13 @@ HOST = NAMES[0]
 ROOT = "/tmp/mirror-test-pebble-root.pem"
 SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json"
 OCI = "application/vnd.oci.image.manifest.v1+json"
+# The site-wide registry ports, from their one home (converge.yml reads it too).
+SITE = yaml.safe_load((REPO_ROOT / "group_vars" / "all.yaml").read_text())
 # registry: (plain-HTTP port, TLS port, CDN path on the mirror)
-REGISTRIES = {"dockerhub": (8082, 4445, "cloudflare"), "quay": (8084, 4447, "cdn01")}
+REGISTRIES = {
+    name: (SITE[f"mirror_{name}_http_port"], SITE[f"mirror_{name}_https_port"], cdn)
+    for name, cdn in (("dockerhub", "cloudflare"), ("quay", "cdn01"))
+}
 ENDPOINTS = [(registry, scheme) for registry in REGISTRIES for scheme in ("http", "https")]
 UPSTREAM_UNITS = ["docker-registry", "standin-registry-front", "standin-registry-cdn"]
 UPSTREAM_PORTS = [5000, 5001, 5002]
