@@ -54,6 +54,7 @@ from typing import TextIO
 
 from sctools import docker_cli, images
 from sctools.cli import Exit, ToolError, command
+from sctools.processes import alive
 from sctools.registry import tls_context
 
 # Machine-wide, so that every checkout and run sees every registry (they
@@ -119,25 +120,6 @@ def default_directory() -> Path:
 
 
 # -- processes and state -----------------------------------------------------
-
-
-def alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        # A registry this process started is its child: reap it once it
-        # exited, or it would look alive as a zombie.
-        if os.waitpid(pid, os.WNOHANG)[0]:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_state(directory: Path) -> dict:

@@ -79,6 +79,7 @@ from typing import TextIO
 
 from sctools import REPO_ROOT
 from sctools.cli import Exit, ToolError, command
+from sctools.processes import alive
 from sctools.recap import broken_hosts, parse_recap
 from sctools.schedule import Schedule, ScheduleError, load_schedule
 
@@ -192,16 +193,6 @@ HOLDER = re.compile(r"pid (\d+) started (\S+)\n")
 HOLDER_WAIT_SECONDS = 2.0  # how long a loser looks for the holder's record
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Lock:
     """An flock on a file whose first line names the holder.
 
@@ -232,7 +223,7 @@ class Lock:
             except BlockingIOError:
                 record = os.pread(fd, 4096, 0).decode(errors="replace")
                 match = HOLDER.match(record)
-                if match and _alive(int(match[1])):
+                if match and alive(int(match[1])):
                     os.close(fd)
                     return match[0].strip()
                 if time.monotonic() > deadline:
