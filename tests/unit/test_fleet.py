@@ -1,49 +1,24 @@
 """Unit tests of tools/sctools/fleet.py: inventory validation and recap parsing."""
 
-import textwrap
-
 import pytest
 
 from sctools import fleet, recap
 from sctools.cli import ToolError
 
-GOOD = """
-all:
-  vars:
-    fleet_network: net
-    fleet_ipv4_subnet: 172.30.42.0/24
-    fleet_ipv6_subnet: fd42::/64
-  hosts:
-    bridge01.fleet.test:
-      public_v4: 172.30.42.10
-      public_v6: fd42::10
-      fleet_release: bookworm
-    mirror01.fleet.test:
-      public_v4: 172.30.42.21
-      public_v6: fd42::21
-      fleet_release: trixie
-"""
 
-
-def write(tmp_path, text):
-    path = tmp_path / "hosts.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def test_load_fleet_reads_hosts_and_network(tmp_path):
-    loaded = fleet.load_fleet(write(tmp_path, GOOD))
+def test_load_fleet_reads_hosts_and_network(fleet_inventory):
+    loaded = fleet.load_fleet(fleet_inventory())
     assert loaded.network == "net"
     assert [h.name for h in loaded.hosts] == ["bridge01.fleet.test", "mirror01.fleet.test"]
     assert loaded.bridge.ipv4 == "172.30.42.10"
     assert loaded.hosts[1].image == "system-config/debian-systemd:trixie"
 
 
-def test_aliases_are_read(tmp_path):
-    text = GOOD.replace(
-        "fleet_release: trixie", "fleet_release: trixie\n      fleet_aliases: [mirror.fleet.test]"
+def test_aliases_are_read(fleet_inventory):
+    path = fleet_inventory(
+        ("fleet_release: trixie", "fleet_release: trixie\n      fleet_aliases: [mirror.fleet.test]")
     )
-    assert fleet.load_fleet(write(tmp_path, text)).hosts[1].aliases == ("mirror.fleet.test",)
+    assert fleet.load_fleet(path).hosts[1].aliases == ("mirror.fleet.test",)
 
 
 def test_the_real_local_inventory_is_valid():
@@ -72,8 +47,8 @@ def test_the_real_local_inventory_is_valid():
         ),
     ],
 )
-def test_bad_inventory_names_file_and_field(tmp_path, old, new, message):
-    path = write(tmp_path, GOOD.replace(old, new))
+def test_bad_inventory_names_file_and_field(fleet_inventory, old, new, message):
+    path = fleet_inventory((old, new))
     with pytest.raises(ToolError) as error:
         fleet.load_fleet(path)
     assert str(path) in str(error.value)
@@ -82,7 +57,8 @@ def test_bad_inventory_names_file_and_field(tmp_path, old, new, message):
 
 
 def test_yaml_syntax_error_is_reported_with_the_file(tmp_path):
-    path = write(tmp_path, "all: [unclosed\n")
+    path = tmp_path / "hosts.yaml"
+    path.write_text("all: [unclosed\n")
     with pytest.raises(ToolError, match=r"hosts\.yaml:2: YAML syntax error"):
         fleet.load_fleet(path)
 

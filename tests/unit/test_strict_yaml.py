@@ -177,20 +177,6 @@ def test_run_all_refuses_a_schedule_that_is_not_utf8(tmp_path, capsys):
     assert line == f"run-all: error: {tmp_path}/schedule.yaml:1: not UTF-8 (byte 0xe9)"
 
 
-FLEET = """\
-all:
-  vars:
-    fleet_network: net
-    fleet_ipv4_subnet: 172.30.42.0/24
-    fleet_ipv6_subnet: fd42::/64
-  hosts:
-    bridge01.fleet.test:
-      public_v4: 172.30.42.10
-      public_v6: fd42::10
-      fleet_release: bookworm
-"""
-
-
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
@@ -202,9 +188,10 @@ all:
         ("    fleet_network: net\n", "    null: net\n", "hosts.yaml:3: key null reads as null"),
     ],
 )
-def test_fleet_refuses_a_bad_key_in_its_inventory(tmp_path, capsys, monkeypatch, old, new, message):
-    path = tmp_path / "hosts.yaml"
-    path.write_text(FLEET.replace(old, new))
+def test_fleet_refuses_a_bad_key_in_its_inventory(
+    tmp_path, fleet_inventory, capsys, monkeypatch, old, new, message
+):
+    path = fleet_inventory((old, new))
     monkeypatch.setattr(fleet.load_fleet, "__defaults__", (path,))
     monkeypatch.setattr(fleet.docker_cli, "run", pytest.fail)  # nothing may be started
     assert fleet.main(["up"]) == 2
