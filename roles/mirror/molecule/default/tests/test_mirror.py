@@ -466,6 +466,19 @@ def test_nothing_is_compressed_over_tls(host, registry):
     assert "content-encoding" not in headers, headers
 
 
+@pytest.mark.parametrize("url", TLS_URLS.values(), ids=TLS_URLS.keys())
+def test_tls12_takes_forward_secret_aead_ciphers_only(host, url):
+    # What testssl.sh flags (CBC: obsolete, LUCKY13; static RSA: no forward
+    # secrecy) is refused; a client of Mozilla's intermediate list connects.
+    tls12 = ["-o", "/dev/null", "--tlsv1.2", "--tls-max", "1.2", "--ciphers"]
+    for weak in ("ECDHE-RSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA256", "AES128-GCM-SHA256"):
+        refused = curl(host, *tls12, weak, url)
+        assert refused.rc == 35, (weak, refused.rc, refused.stderr)  # handshake failed
+    aead = "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256"
+    accepted = curl(host, "-f", *tls12, aead, url)
+    assert accepted.rc == 0, accepted.stderr
+
+
 @pytest.mark.parametrize(
     "url", [*TLS_URLS.values(), f"http://{HOST}/", f"{base('quay', 'http')}/v2/"]
 )
