@@ -12,8 +12,9 @@ applies the role docker (its instance runs a dockerd) also with
 .config/molecule/nested-docker.yml, the platform a nested dockerd needs.
 For `test`, scenarios that import tests/molecule/docker_host.yml share one
 buildset registry for the run (sctools.buildset_registry): it is started
-and given the images all of them name in docker_host_images before the
-first scenario, and stopped at the end, also after a failure or Ctrl-C.
+before the first scenario and given the images all of them name in
+docker_host_images while the first scenarios create their instances, and
+stopped at the end, also after a failure or Ctrl-C.
 Other commands keep their instances, so they use the default registry
 that outlives the run.
 
@@ -270,28 +271,40 @@ def run_registry(images: list[str] | None) -> Iterator[dict[str, str]]:
     """The run's buildset registry, holding images; yields the scenarios' environment.
 
     Yields {} when no scenario needs a registry (images is None). The
-    registry is stopped afterwards, whatever happened; raises
-    BuildsetRegistryError when it cannot be set up (details in its log).
+    registry answers before this yields; the push (about 90 s in CI, gzip
+    of every layer) goes on in the background beside the first scenarios.
+    A scenario that pulls waits for it in its own `buildset_registry
+    ensure` (docker_host.yml), which takes the same push lock and then
+    finds the images current. The registry is stopped afterwards, whatever
+    happened; raises BuildsetRegistryError when it cannot be set up or the
+    push failed (details in its log).
     """
     if images is None:
         yield {}
         return
     directory = buildset_registry.STATE_ROOT / f"run-{os.getpid()}"
     start = time.monotonic()
-    try:
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        with REGISTRY_LOG.open("w") as out:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with REGISTRY_LOG.open("w") as out, ThreadPoolExecutor(max_workers=1) as pusher:
+        try:
             found, _ = buildset_registry.ensure(directory, owner=os.getpid())
             out.write(f"buildset registry {found.url} in {directory}\n")
-            buildset_registry.push(found, images, out)
-        print(
-            f"buildset registry {found.url}: {', '.join(images) or 'no images'} "
-            f"ready in {time.monotonic() - start:.0f} s (log: {REGISTRY_LOG})",
-            flush=True,
-        )
-        yield {buildset_registry.ENV_DIR: str(directory)}
-    finally:
-        buildset_registry.stop(directory)
+            out.flush()
+
+            def push() -> None:
+                buildset_registry.push(found, images, out)
+                print(
+                    f"buildset registry {found.url}: {', '.join(images) or 'no images'} "
+                    f"pushed in {time.monotonic() - start:.0f} s (log: {REGISTRY_LOG})",
+                    flush=True,
+                )
+
+            pushed = pusher.submit(push)
+            yield {buildset_registry.ENV_DIR: str(directory)}
+            pushed.result()
+        finally:
+            pusher.shutdown(wait=True)
+            buildset_registry.stop(directory)
 
 
 def write_summary(results: list[Result], wall: float, path: Path | None = None) -> None:
