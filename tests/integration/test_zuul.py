@@ -38,6 +38,11 @@ SERVICES = {
 }
 BUILDSET_PREFIX = "buildset-registry.fleet.test:5443/system-config"
 PROBE_JOB_WAIT_SECONDS = 420
+# ZooKeeper's ports (TLS client, quorum, election), from their one home.
+_SITE = yaml.safe_load((REPO_ROOT / "group_vars" / "all.yaml").read_text())
+ZK_CLIENT, ZK_QUORUM, ZK_ELECTION = (
+    _SITE[f"zookeeper_{name}_port"] for name in ("secure_client", "quorum", "election")
+)
 
 
 def api(path: str, source=BRIDGE) -> object:
@@ -62,7 +67,7 @@ def tls_session(zk, *client_cert: str) -> str:
     """openssl s_client to zk's client port from zuul01, held open 3 s; its output."""
     return on(
         ZUUL,
-        f"(sleep 3) | openssl s_client -connect {zk.ipv4}:2281 -CAfile /etc/zuul/tls/ca.pem "
+        f"(sleep 3) | openssl s_client -connect {zk.ipv4}:{ZK_CLIENT} -CAfile /etc/zuul/tls/ca.pem "
         f"-verify_return_error {' '.join(client_cert)} 2>&1",
     ).stdout
 
@@ -80,10 +85,10 @@ def test_zookeeper_clients_need_tls_and_a_client_certificate(deployed, zk):
 
 
 def test_zookeeper_is_closed_to_hosts_that_are_not_zuul_or_zookeeper(deployed):
-    assert tcp_connects(ZUUL, ZOOKEEPERS[0].ipv4, 2281)
-    for port in (2281, 2888, 3888):
+    assert tcp_connects(ZUUL, ZOOKEEPERS[0].ipv4, ZK_CLIENT)
+    for port in (ZK_CLIENT, ZK_QUORUM, ZK_ELECTION):
         assert not tcp_connects(BRIDGE, ZOOKEEPERS[0].ipv4, port), port
-    assert tcp_connects(ZOOKEEPERS[1], ZOOKEEPERS[0].ipv6, 3888)
+    assert tcp_connects(ZOOKEEPERS[1], ZOOKEEPERS[0].ipv6, ZK_ELECTION)
 
 
 def test_zookeeper_admin_server_is_loopback_only(deployed):

@@ -33,7 +33,6 @@ PRODUCTION = [
     ("mirror", "mirror_quay_cdn_upstreams", QUAY_CDNS, "quay.io's blob CDNs"),
     ("sshd", "sshd_port", 22, "bridge and the infra roots ssh to 22"),
     ("firewall", "firewall_ssh_port", 22, "the port sshd listens on"),
-    ("zookeeper", "zookeeper_secure_client_port", 2281, "Zuul's ZooKeeper TLS client port"),
 ]  # fmt: skip
 
 
@@ -53,6 +52,7 @@ def spec_options(role: str) -> dict:
 SITE_VALUES = [
     ("mirror_dockerhub_https_port", 4445, "the job nodes' Docker Hub mirror port"),
     ("mirror_quay_https_port", 4447, "the job nodes' quay.io mirror port"),
+    ("zookeeper_secure_client_port", 2281, "Zuul's ZooKeeper TLS client port"),
 ]
 
 

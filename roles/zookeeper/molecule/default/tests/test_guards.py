@@ -5,8 +5,17 @@ converge's one-member ensemble and one bad value.
 """
 
 import pytest
+import yaml
 
+from sctools import REPO_ROOT
 from sctools.refusals import refusals
+
+# The site-wide ports (required by the role, no default), from their one
+# home, group_vars/all.yaml, as converge does.
+SITE = yaml.safe_load((REPO_ROOT / "group_vars" / "all.yaml").read_text())
+PORTS = {
+    name: SITE[name] for name in SITE if name.startswith("zookeeper_") and name.endswith("_port")
+}
 
 # converge.yml's variables, with a literal image (the refusal play gathers
 # no facts, and the role stops before it would pull).
@@ -14,6 +23,7 @@ BASE = {
     "zookeeper_image": "registry.example.org:5000/system-config/zookeeper:latest",
     "zookeeper_ensemble": ["{{ inventory_hostname }}"],
     "zookeeper_myid": 1,
+    **PORTS,
 }
 # zkN.example.org's server id is N (its name).
 BAD = {
@@ -42,7 +52,7 @@ BAD = {
     "myid with a newline": {"zookeeper_myid": "1\n"},
     "quorum port 0": {"zookeeper_quorum_port": 0},
     "admin port above 65535": {"zookeeper_admin_port": 70000},
-    "election port same as quorum": {"zookeeper_election_port": 2888},
+    "election port same as quorum": {"zookeeper_election_port": PORTS["zookeeper_quorum_port"]},
     "tick time 0": {"zookeeper_tick_time": 0},
     "4lw wildcard": {"zookeeper_4lw_commands": ["*"]},
     "4lw as a string": {"zookeeper_4lw_commands": "ruok,srvr"},

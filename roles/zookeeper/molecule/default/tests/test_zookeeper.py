@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+import yaml
 
+from sctools import REPO_ROOT
 from sctools.molecule_all import converge_instance
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
@@ -30,6 +32,9 @@ SCENARIO_DIR = Path(__file__).resolve().parents[1]
 COMPOSE = "docker compose --project-directory /etc/zookeeper"
 TLS = "/etc/zookeeper/tls"
 ROGUE_KEYSTORE = "/root/zookeeper-test/rogue-keystore.pem"
+# The TLS client port, from its one home (converge.yml reads it too).
+SITE = yaml.safe_load((REPO_ROOT / "group_vars" / "all.yaml").read_text())
+PORT = SITE["zookeeper_secure_client_port"]
 
 
 def client(host, *command, keystore=f"{TLS}/keystore.pem", server=None):
@@ -40,7 +45,7 @@ def client(host, *command, keystore=f"{TLS}/keystore.pem", server=None):
     own name on the TLS port: the client checks the server's certificate
     for it.
     """
-    server = server or f"{host.backend.get_hostname()}:2281"
+    server = server or f"{host.backend.get_hostname()}:{PORT}"
     props = {
         "zookeeper.client.secure": "true",
         "zookeeper.clientCnxnSocket": "org.apache.zookeeper.ClientCnxnSocketNetty",
@@ -92,7 +97,7 @@ def tcp(host, address, port, send=b""):
 
 
 def tls_ruok(host, keystore, address=None):
-    """ruok over TLS on 2281 with this client certificate, checking the
+    """ruok over TLS on the client port with this client certificate, checking the
     server's certificate for `address` (default: the host's name)."""
     code = (
         "import socket, ssl, sys\n"
@@ -100,14 +105,14 @@ def tls_ruok(host, keystore, address=None):
         "ctx = ssl.create_default_context(cafile=sys.argv[3])\n"
         "ctx.load_cert_chain(keystore)\n"
         "try:\n"
-        "    raw = socket.create_connection((name, 2281), timeout=10)\n"
+        "    raw = socket.create_connection((name, int(sys.argv[4])), timeout=10)\n"
         "    with ctx.wrap_socket(raw, server_hostname=name) as s:\n"
         "        s.sendall(b'ruok'); print(repr(s.recv(100)))\n"
         "except (ssl.SSLError, ConnectionError) as e:\n"
         "    print(type(e).__name__, e)\n"
     )
     address = address or host.backend.get_hostname()
-    return python(host, code, address, keystore, f"{TLS}/ca.pem")
+    return python(host, code, address, keystore, f"{TLS}/ca.pem", str(PORT))
 
 
 def admin(host, command, address="127.0.0.1"):
@@ -186,7 +191,7 @@ def test_clients_reach_the_tls_port_on_both_address_families(host, addresses, fa
 
 def test_a_client_checks_the_server_certificate_names(host):
     # 127.0.0.2 is the host too, but not a name of its certificate.
-    result = client(host, "ls", "/", server="127.0.0.2:2281")
+    result = client(host, "ls", "/", server=f"127.0.0.2:{PORT}")
     assert result.rc != 0
     output = result.stdout + result.stderr
     assert "No subject alternative names matching IP address 127.0.0.2" in output
@@ -198,7 +203,7 @@ def test_nothing_answers_plain_zookeeper_on_2181(host, own_address):
 
 
 def test_the_tls_port_does_not_speak_plain_zookeeper(host, own_address):
-    assert "imok" not in tcp(host, own_address, 2281, b"ruok")
+    assert "imok" not in tcp(host, own_address, PORT, b"ruok")
 
 
 def test_admin_server_answers_on_loopback_only(host, own_address):
@@ -213,7 +218,7 @@ def test_the_node_reports_standalone(host):
 
 def test_the_log_is_read_with_docker_compose_logs(host):
     logs = host.check_output("cd /etc/zookeeper && docker compose logs --no-color zookeeper")
-    assert "binding to port 0.0.0.0/0.0.0.0:2281" in logs
+    assert f"binding to port 0.0.0.0/0.0.0.0:{PORT}" in logs
     assert "Started AdminServer on address 127.0.0.1, port 8080" in logs
 
 

@@ -18,6 +18,8 @@ import testinfra.utils.ansible_runner
 import yaml
 from zuul_stack import EPHEMERAL
 
+from sctools import REPO_ROOT
+
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
     os.environ["MOLECULE_INVENTORY_FILE"]
 ).get_hosts("all")
@@ -26,6 +28,9 @@ PRIVATE_VARS = EPHEMERAL / "private-vars.yml"
 CONF = "/etc/zuul/zuul.conf"
 CHECK = "/usr/local/sbin/zuul-conf-check"
 VOLUMES = "-v /etc/zuul:/etc/zuul:ro -v /var/lib/zuul:/var/lib/zuul -v /srv/git:/srv/git:ro"
+# ZooKeeper's TLS client port, from its one home (converge.yml reads it too).
+SITE = yaml.safe_load((REPO_ROOT / "group_vars" / "all.yaml").read_text())
+ZK_PORT = SITE["zookeeper_secure_client_port"]
 
 
 def keystore_password():
@@ -68,7 +73,7 @@ def test_zuul_conf_is_readable_by_zuul_and_nobody_else(host):
 def test_zuul_conf_points_every_service_at_the_shared_layout(host):
     conf = parsed_conf(host)
     hostname = host.backend.get_hostname()
-    assert conf["zookeeper"]["hosts"] == f"{hostname}:2281"
+    assert conf["zookeeper"]["hosts"] == f"{hostname}:{ZK_PORT}"
     assert {k: conf["zookeeper"][k] for k in ("tls_cert", "tls_key", "tls_ca")} == {
         "tls_cert": "/etc/zuul/tls/cert.pem",
         "tls_key": "/etc/zuul/tls/key.pem",
