@@ -272,10 +272,19 @@ CONTENDER = """
 import json, os, sys, time
 from pathlib import Path
 from sctools.run_all import Lock
-go, lock_path, tries = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-while not go.exists():  # all start together
-    time.sleep(0.001)
-won, lost = 0, []
+signals, lock_path, tries = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+def wait_for(name):
+    while not (signals / name).exists():
+        time.sleep(0.001)
+lost = []
+# Phase 1: the test holds the lock; this one loses and must name it.
+wait_for("go")
+holder = Lock(lock_path).acquire()
+lost.append(holder)
+(signals / f"tried-{os.getpid()}").touch()
+# Phase 2: every contender takes and releases as fast as it can.
+wait_for("race")
+won = 0
 for _ in range(tries):
     lock = Lock(lock_path)
     holder = lock.acquire()
@@ -288,27 +297,43 @@ print(json.dumps({"pid": os.getpid(), "won": won, "lost": lost}))
 """
 
 
+def wait_for_files(directory: Path, pattern: str, count: int) -> None:
+    """Until count files match (a condition, not a time); fails after minutes."""
+    deadline = time.monotonic() + 300
+    while len(list(directory.glob(pattern))) < count:
+        assert time.monotonic() < deadline, f"{count} {pattern} files not within 300 s"
+        time.sleep(0.01)
+
+
 def test_every_loser_of_a_lock_race_names_the_holder(tmp_path):
     """Issue 17, item 4: the loser of a race sometimes could not name the
     holder (its record was written after the flock and erased before the
-    unlock). Processes take and release the lock as fast as they can; every
-    one that loses must name one of them."""
-    go, lock = tmp_path / "go", tmp_path / "run-all.lock"
+    unlock). The test holds the lock while every contender tries once (each
+    loses, so losers exist whatever the machine's load), then lets go, and
+    the contenders take and release it as fast as they can; every one that
+    loses must name one of the holders."""
+    signals, lock = tmp_path / "signals", tmp_path / "run-all.lock"
+    signals.mkdir()
     env = dict(os.environ, PYTHONPATH=str(Path(run_all.__file__).parents[1]))
+    first = run_all.Lock(lock)
+    assert first.acquire() is None
     contenders = [
         subprocess.Popen(
-            [sys.executable, "-c", CONTENDER, str(go), str(lock), "100"],
+            [sys.executable, "-c", CONTENDER, str(signals), str(lock), "100"],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
         )  # fmt: skip
         for _ in range(12)
     ]
-    go.touch()
-    results = [json.loads(c.communicate(timeout=120)[0]) for c in contenders]
-    pids = {r["pid"] for r in results}
+    (signals / "go").touch()
+    wait_for_files(signals, "tried-*", len(contenders))
+    first.release()
+    (signals / "race").touch()
+    results = [json.loads(c.communicate(timeout=300)[0]) for c in contenders]
+    pids = {r["pid"] for r in results} | {os.getpid()}
     lost = [holder for r in results for holder in r["lost"]]
-    assert lost, "no race happened"
+    assert len(lost) >= len(contenders), "each contender lost while the test held the lock"
     unnamed = [
         h for h in lost if not (m := re.match(r"pid (\d+) started", h)) or int(m[1]) not in pids
     ]
