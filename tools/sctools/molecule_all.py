@@ -36,7 +36,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,54 +212,6 @@ def run_role(scenario: Scenario, command: str, extra_env: dict[str, str]) -> Res
         if command == "test":
             cleanup(role)
     return Result(role, ok, time.monotonic() - start, log)
-
-
-def converge_instance(
-    scenario_dir: Path,
-    hostname: str,
-    extra_vars: dict,
-    timeout: int = 600,
-    *,
-    playbook: str = "converge.yml",
-    tags: Sequence[str] = (),
-    env: Mapping[str, str] | None = None,
-) -> subprocess.CompletedProcess:
-    """converge.yml (or another playbook) of a scenario on one of its instances.
-
-    For testinfra tests that converge again with other values (a changed
-    setting, a broken config); run from `molecule verify`, which sets
-    MOLECULE_INVENTORY_FILE. `tags` limits the run to those tags (the
-    argument checks of the roles still run: Ansible tags them `always`);
-    `env` adds environment variables (e.g. ANSIBLE_VERBOSITY). The caller
-    judges the exit code and output.
-    """
-    command = [
-        str(Path(sys.executable).with_name("ansible-playbook")),
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
-        str(scenario_dir / playbook),
-        "--limit",
-        hostname,
-        "-e",
-        json.dumps(extra_vars),
-    ]
-    if tags:
-        command += ["--tags", ",".join(tags)]
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        cwd=scenario_dir,
-        env={
-            **os.environ,
-            "ANSIBLE_ROLES_PATH": str(ROLES_DIR),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            **(env or {}),
-        },
-    )
 
 
 def interrupt(signum: int, frame: FrameType | None) -> None:

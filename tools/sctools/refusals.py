@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -35,11 +35,16 @@ ACCEPTED = "ACCEPTED"
 
 @dataclass
 class Outcome:
-    """Per case: the refusal message (or ACCEPTED); changed: tasks that changed or would have."""
+    """Per case: the refusal message (or ACCEPTED); changed: tasks that changed or would have.
+
+    altered: what the caller watched and found changed afterwards (the
+    scenario tests' refusals_on fills it).
+    """
 
     messages: dict[str, str]
     changed: int
     output: str
+    altered: list[str] = field(default_factory=list)
 
 
 # Templates of the generated play; the case's name comes in as refusal_case.

@@ -24,14 +24,17 @@ from sctools.molecule_all import NESTED_DOCKER_CONFIG, runs_dockerd
 # this file): the Ansible version and its collections change every outcome.
 CONTROLLER_FILES = ("requirements.txt",)
 # What every molecule scenario also runs with: the shared configuration,
-# the pinned toolchain, the base image recipe, the runner and its tox env.
+# the pinned toolchain, the base image recipe, the runner and its tox env,
+# the tests' shared helpers and the refusals they run.
 # Scenarios whose instance runs a dockerd also run with the nested-docker
 # platform (NESTED_DOCKER_CONFIG).
 MOLECULE_HARNESS = (
     ".config/molecule/config.yml",
     "requirements.txt",
+    "tests/molecule/scenario.py",
     "tools/images/",
     "tools/sctools/molecule_all.py",
+    "tools/sctools/refusals.py",
     "tox.ini",
 )
 # What shared prepare playbooks run besides Ansible code: docker_host.yml

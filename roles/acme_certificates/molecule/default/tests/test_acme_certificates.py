@@ -7,14 +7,10 @@ certificates: "web" (reloads acme-test-web) and "mail" (reloads
 acme-test-mail).
 """
 
-import os
-
 import pytest
-import testinfra.utils.ansible_runner
+from scenario import instance_names
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 DIR = "/etc/ssl/acme"
 GROUP = "ssl-cert"

@@ -7,21 +7,15 @@ other default: time zone UTC, journal limits 1G / 1month, unattended
 upgrades on, reports to root.
 """
 
-import os
 import re
-from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
+from scenario import converge_result, instance_names
 
-from sctools.molecule_all import converge_instance
+from sctools import REPO_ROOT
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
-SCENARIO_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = Path(__file__).resolve().parents[5]
 DOMAIN = "infra.example.org"
 # The network sysctls the role sets (defaults/main.yml): per network
 # namespace, so in effect inside the containers too.
@@ -239,8 +233,7 @@ def test_broken_dns_fails_the_host_naming_the_name_after_the_security_roles(host
     broken = "/etc/apt/sources.list.d/zz-broken-dns.list"
     host.check_output(f"echo 'deb http://deb.invalid/debian trixie main' > {broken}")
     try:
-        result = converge_instance(
-            SCENARIO_DIR,
+        code, output = converge_result(
             name,
             {
                 "base_server_hostname": f"srv-trixie.{DOMAIN}",
@@ -257,8 +250,7 @@ def test_broken_dns_fails_the_host_naming_the_name_after_the_security_roles(host
         )
     finally:
         host.run(f"rm -f {broken}")
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output[-3000:]
+    assert code != 0, output[-3000:]
     assert "Fail the hosts whose package lists" in output, output[-3000:]
     failure = output[output.index("Fail the hosts whose package lists") :]
     assert "could not be refreshed" in failure, output[-3000:]

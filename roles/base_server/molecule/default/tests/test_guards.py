@@ -5,8 +5,7 @@ instance: the guards are the same on both releases.
 """
 
 import pytest
-
-from sctools.refusals import refusals
+from scenario import refusals_on
 
 CASES = {
     "hostname with a newline": {"base_server_hostname": "srv.example.org\n"},
@@ -43,9 +42,7 @@ def variable(case: str) -> str:
 
 @pytest.fixture(scope="module")
 def outcome(host):
-    if not host.backend.get_hostname().endswith("-bookworm"):
-        pytest.skip("guards are checked on the bookworm instance")
-    return refusals(host.backend.get_hostname(), "base_server", CASES)
+    return refusals_on(host, "base_server", CASES, only_on="bookworm")
 
 
 @pytest.mark.parametrize("case", CASES)

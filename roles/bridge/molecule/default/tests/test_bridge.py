@@ -7,23 +7,13 @@ checkout path and built the venv from a requirements file with PyYAML only.
 Some tests run converge.yml again themselves, limited to the host under test.
 """
 
-import os
 import re
 import shlex
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
+from scenario import converge, instance_names
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
-
-SCENARIO_DIR = Path(__file__).resolve().parents[1]
-ROLES_DIR = Path(__file__).resolve().parents[4]
-ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+testinfra_hosts = instance_names()
 
 CHECKOUT = "/opt/system-config"
 VENV = "/opt/ansible-venv"
@@ -35,29 +25,6 @@ WORK = "/srv/upstream/work"
 BARE = "/srv/upstream/system-config.git"
 # The environment cron gives a job (Debian's cron: no PATH from a login).
 CRON_ENV = "env -i HOME=/root LOGNAME=root SHELL=/bin/sh PATH=/usr/bin:/bin"
-
-
-def converge(host, *args):
-    """Run converge.yml again on this host only; return ansible-playbook's output."""
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(ROLES_DIR), ANSIBLE_FORCE_COLOR="0")
-    result = subprocess.run(
-        [
-            str(ANSIBLE_PLAYBOOK),
-            "-i",
-            os.environ["MOLECULE_INVENTORY_FILE"],
-            "--limit",
-            host.backend.host,
-            *args,
-            str(SCENARIO_DIR / "converge.yml"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    return result.stdout
 
 
 def fingerprint(host):
@@ -107,7 +74,7 @@ def test_checkout_follows_a_new_upstream_commit(host, reconverged):
 def test_checkout_is_left_alone_without_updates(host, reconverged):
     """bridge_repo_update false (the local fleet's read-only working tree)."""
     pushed = push_upstream_commit(host)
-    converge(host, "-e", "bridge_repo_update=false")
+    converge(host, {"bridge_repo_update": False})
     head = host.check_output(f"git -C {CHECKOUT} rev-parse HEAD")
     assert head == reconverged["new_head"]
     assert head != pushed

@@ -7,20 +7,13 @@ container's id: the same id means it was not recreated.
 """
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
+from scenario import converge, converge_result, instance_names, original_values_put_back
 
-from sctools.molecule_all import converge_instance
+testinfra_hosts = instance_names()
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
-
-SCENARIO_DIR = Path(__file__).resolve().parents[1]
 COMPOSE = "docker compose --project-directory /etc/probe"
 
 
@@ -35,17 +28,8 @@ def container_id(host) -> str:
     return host.check_output(f"{COMPOSE} ps -q web")
 
 
-def converge(host, **extra):
-    result = converge_instance(SCENARIO_DIR, host.backend.host, extra)
-    assert result.returncode == 0, result.stdout[-3000:]
-    return result.stdout
-
-
-@pytest.fixture
-def original(host):
-    """Converge with the original page afterwards, whatever the test did."""
-    yield
-    converge(host)
+# Converge with the original page afterwards, whatever the test did.
+original = original_values_put_back()
 
 
 def test_service_answers(host):
@@ -73,7 +57,7 @@ def test_a_run_without_changes_leaves_the_container_running(host):
 
 def test_a_changed_watched_file_recreates_the_container(host, original):
     before = container_id(host)
-    converge(host, probe_message="changed")
+    converge(host, {"probe_message": "changed"})
     assert container_id(host) != before
     assert host.check_output("curl -sS http://127.0.0.1:8089/index.html") == "changed"
 
@@ -98,11 +82,9 @@ def test_a_new_image_behind_the_same_tag_recreates_the_container(host, original,
 
 def test_a_service_without_image_fails_naming_it_and_changes_nothing(host):
     before = host.file("/etc/probe/docker-compose.yaml").content_string
-    result = converge_instance(
-        SCENARIO_DIR,
-        host.backend.host,
-        {"compose_service_services": {"web": {"command": ["true"]}}},
+    code, output = converge_result(
+        host, {"compose_service_services": {"web": {"command": ["true"]}}}
     )
-    assert result.returncode != 0
-    assert "each with an image; without one: ['web']" in result.stdout + result.stderr
+    assert code != 0
+    assert "each with an image; without one: ['web']" in output
     assert host.file("/etc/probe/docker-compose.yaml").content_string == before

@@ -5,8 +5,7 @@ converge's project and service, and one bad value.
 """
 
 import pytest
-
-from sctools.refusals import refusals
+from scenario import refusals_on
 
 # converge.yml's project, with a literal image (the refusal play gathers no
 # facts, and the role stops before it would pull).
@@ -77,11 +76,7 @@ def variable(case: str) -> str:
 
 @pytest.fixture(scope="module")
 def outcome(host):
-    compose_file = "/etc/probe/docker-compose.yaml"
-    before = host.file(compose_file).content_string
-    result = refusals(host.backend.get_hostname(), "compose_service", CASES)
-    result.compose_file_changed = host.file(compose_file).content_string != before
-    return result
+    return refusals_on(host, "compose_service", CASES, files=["/etc/probe/docker-compose.yaml"])
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -91,7 +86,7 @@ def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
 
 def test_nothing_changed_or_would_have(outcome, host):
     assert outcome.changed == 0, outcome.output[-3000:]
-    assert not outcome.compose_file_changed
+    assert outcome.altered == []
     for path, mode in [("/", 0o755), ("/var/tmp", 0o1777), ("/etc/ssh", 0o755)]:
         directory = host.file(path)
         assert (directory.user, directory.mode) == ("root", mode), path

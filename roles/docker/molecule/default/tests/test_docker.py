@@ -8,24 +8,16 @@ static busybox that prepare.yml installed, and never pull.
 
 import ipaddress
 import json
-import os
 import textwrap
-from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
+from scenario import converge, instance_names
 
-from sctools.molecule_all import converge_instance
-
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 MIRROR = "https://mirror01.regionone.example.org:4445/"
 IMAGE = "sc-busybox:test"
 FIXED_CIDR = ipaddress.ip_network("fd00:d0c::/64")
-SCENARIO_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = Path(__file__).resolve().parents[5]
 
 
 @pytest.fixture(scope="module")
@@ -118,13 +110,6 @@ def test_compose_brings_a_service_up_on_its_own_network(host, image):
 def test_docker_users_use_docker_without_sudo(host):
     assert "docker" in host.user("deployer").groups
     assert host.run("runuser -u deployer -- docker version --format '{{.Server.Version}}'").rc == 0
-
-
-def converge(host, extra_vars):
-    """Run converge.yml on this instance with extra variables; the recap."""
-    result = converge_instance(SCENARIO_DIR, host.backend.get_hostname(), extra_vars)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
 
 
 def test_a_changed_setting_restarts_docker_with_it(host, image):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 
-import testinfra
+from scenario import instance_host
 
 DECLARED_PORT = 8080  # in firewall_allowed_ports (converge.yml)
 UNDECLARED_PORT = 9090  # listening (prepare.yml) but not allowed
@@ -24,17 +23,11 @@ CONNECT = (
 )
 
 
-def instance(name: str):
-    """The testinfra host of a molecule instance, by inventory name."""
-    inventory = os.environ["MOLECULE_INVENTORY_FILE"]
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={inventory}")
-
-
 def other_instance(host):
     """The other instance: sc-<role>-bookworm <-> sc-<role>-trixie."""
     name = host.backend.get_hostname()
     prefix, _, release = name.rpartition("-")
-    return instance(f"{prefix}-{'trixie' if release == 'bookworm' else 'bookworm'}")
+    return instance_host(f"{prefix}-{'trixie' if release == 'bookworm' else 'bookworm'}")
 
 
 def release(host) -> str:

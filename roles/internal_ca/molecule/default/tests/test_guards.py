@@ -5,8 +5,7 @@ instance: the guards are the same on both releases.
 """
 
 import pytest
-
-from sctools.refusals import refusals
+from scenario import refusals_on
 
 CASES = {
     "dest /": {"internal_ca_dest": "/"},
@@ -45,9 +44,7 @@ def variable(case: str) -> str:
 
 @pytest.fixture(scope="module")
 def outcome(host):
-    if not host.backend.get_hostname().endswith("-bookworm"):
-        pytest.skip("guards are checked on the bookworm instance")
-    return refusals(host.backend.get_hostname(), "internal_ca", CASES)
+    return refusals_on(host, "internal_ca", CASES, only_on="bookworm")
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -19,17 +19,12 @@ import stat
 from pathlib import Path
 
 import pytest
-import testinfra
-import testinfra.utils.ansible_runner
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from scenario import converge_result, instance_host, instance_names
 
-from sctools.molecule_all import converge_instance
+testinfra_hosts = instance_names()
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
-
-SCENARIO_DIR = Path(__file__).resolve().parents[1]
 CA_DIR = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "internal-ca"
 # Each destination of converge.yml with the owner and group it installs for.
 DESTS = {
@@ -87,16 +82,13 @@ def converge(extra_vars):
 
     Returns the exit code, each host's changed count from the recap, and the output.
     """
-    result = converge_instance(SCENARIO_DIR, "all", extra_vars)
-    output = result.stdout + result.stderr
+    rc, output = converge_result("all", extra_vars)
     changed = {
         name: int(count)
-        for name, count in re.findall(
-            r"^\W*(\S+)\s*:\s*ok=\d+\s+changed=(\d+)", result.stdout, re.M
-        )
+        for name, count in re.findall(r"^\W*(\S+)\s*:\s*ok=\d+\s+changed=(\d+)", output, re.M)
     }
     assert sorted(changed) == sorted(testinfra_hosts), output
-    return result.returncode, changed, output
+    return rc, changed, output
 
 
 def failure_messages(output):
@@ -108,17 +100,14 @@ def failure_messages(output):
 @pytest.fixture(scope="module")
 def instances():
     """Every instance, for the tests that converge them all again at once."""
-    return [
-        testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
-        for name in testinfra_hosts
-    ]
+    return [instance_host(name) for name in testinfra_hosts]
 
 
 @pytest.fixture
 def other(host):
     """The other instance, which plays the client."""
     (name,) = [h for h in testinfra_hosts if h != hostname(host)]
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+    return instance_host(name)
 
 
 @pytest.fixture

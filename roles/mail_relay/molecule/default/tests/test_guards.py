@@ -5,8 +5,7 @@ instance: the guards are the same on both releases.
 """
 
 import pytest
-
-from sctools.refusals import refusals
+from scenario import refusals_on
 
 GOOD = {
     "mail_relay_smarthost": "127.0.0.2::2525",
@@ -43,9 +42,7 @@ def variable(case: str) -> str:
 
 @pytest.fixture(scope="module")
 def outcome(host):
-    if not host.backend.get_hostname().endswith("-bookworm"):
-        pytest.skip("guards are checked on the bookworm instance")
-    return refusals(host.backend.get_hostname(), "mail_relay", CASES)
+    return refusals_on(host, "mail_relay", CASES, only_on="bookworm")
 
 
 @pytest.mark.parametrize("case", CASES)

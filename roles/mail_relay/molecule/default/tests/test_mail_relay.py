@@ -7,18 +7,15 @@ root's mail to infra-root@example.org. The mail name keeps its default, the
 inventory name.
 """
 
-import os
 import re
 import socket
 import time
 import uuid
 
 import pytest
-import testinfra.utils.ansible_runner
+from scenario import instance_names
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 SINK = "/var/spool/smtp-sink"
 ROOT_ADDRESS = "infra-root@example.org"

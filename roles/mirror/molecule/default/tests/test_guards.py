@@ -6,9 +6,9 @@ instance: the guards are the same on both releases.
 
 import pytest
 import yaml
+from scenario import refusals_on
 
 from sctools import REPO_ROOT
-from sctools.refusals import refusals
 
 # The site-wide registry ports (required by the role, no default): every
 # case starts from their one home, group_vars/all.yaml, as converge does.
@@ -72,9 +72,7 @@ def variable(case: str) -> str:
 
 @pytest.fixture(scope="module")
 def outcome(host):
-    if not host.backend.get_hostname().endswith("-bookworm"):
-        pytest.skip("guards are checked on the bookworm instance")
-    return refusals(host.backend.get_hostname(), "mirror", CASES)
+    return refusals_on(host, "mirror", CASES, only_on="bookworm")
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -20,14 +20,12 @@ import time
 import urllib.parse
 
 import pytest
-import testinfra.utils.ansible_runner
 import yaml
+from scenario import SECURITY_HEADERS, headers_of, instance_names
 
 from sctools import REPO_ROOT
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 NAMES = ["mirror01.regiona.test", "mirror.regiona.test"]
 HOST = NAMES[0]
@@ -424,25 +422,16 @@ def test_config_checker_rejects_a_broken_site(host):
     assert host.run(f"{checker} /tmp/mirror-test-broken.conf {target}").rc == 1
 
 
-# The apache role's security defaults, on the mirror's sites.
-SECURITY_HEADERS = {
-    "strict-transport-security": "max-age=31536000",
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "content-security-policy": "frame-ancestors 'none'",
-    "referrer-policy": "strict-origin-when-cross-origin",
-}
-# The main site (static) and a registry port (proxied: the stand-in front
-# sends a Server header of its own).
+# The apache role's security headers, on the main site (static) and a
+# registry port (proxied: the stand-in front sends a Server header of its own).
 TLS_URLS = {"main site": f"https://{HOST}/", "registry": manifest_url("dockerhub")}
 
 
 def response_headers(host, *args) -> list[tuple[str, str]]:
     """The (lower-case name, value) headers of a GET, body dropped."""
-    cmd = curl(host, "-f", "-o", "/dev/null", "-D", "-", "-H", f"Accept: {SCHEMA2}", *args)
-    assert cmd.rc == 0, cmd.stderr
-    lines = cmd.stdout.splitlines()[1:]
-    return [(n.strip().lower(), v.strip()) for n, _, v in (x.partition(":") for x in lines if x)]
+    return headers_of(
+        curl(host, "-f", "-o", "/dev/null", "-D", "-", "-H", f"Accept: {SCHEMA2}", *args)
+    )
 
 
 @pytest.mark.parametrize("url", TLS_URLS.values(), ids=TLS_URLS.keys())

@@ -11,18 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import testinfra
-import testinfra.utils.ansible_runner
+from scenario import converge_result, instance_host, instance_names
 
-from sctools.molecule_all import converge_instance
-
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 KEYDIR = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-SCENARIO_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = Path(__file__).resolve().parents[5]
 SSHD_CONFIG = "/etc/ssh/sshd_config"
 SSH_OPTIONS = [
     "-F",
@@ -155,11 +148,8 @@ def test_drop_in_cannot_weaken_config(host):
 def test_broken_template_leaves_sshd_running_on_old_config(host, ipv4):
     before = host.file(SSHD_CONFIG).sha256sum
     assert key_login(ipv4, "root", "root").returncode == 0
-    result = converge_instance(
-        SCENARIO_DIR, host.backend.get_hostname(), {"sshd_extra_settings": {"NoSuchOption": "yes"}}
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
+    code, output = converge_result(host, {"sshd_extra_settings": {"NoSuchOption": "yes"}})
+    assert code != 0, output
     assert "failed to validate" in output, output
     assert "NoSuchOption" in output, output
     assert host.file(SSHD_CONFIG).sha256sum == before
@@ -174,9 +164,7 @@ def test_ssh_audit_finds_nothing_to_fail_or_warn_about(host, ipv4):
     # since), against each instance's sshd over the network. Exit 0: no
     # failure and no warning (algorithms, host keys, key sizes).
     name = host.backend.get_hostname()
-    scanner = testinfra.get_host(
-        f"ansible://{name.rpartition('-')[0]}-trixie?ansible_inventory={os.environ['MOLECULE_INVENTORY_FILE']}"
-    )
+    scanner = instance_host(f"{name.rpartition('-')[0]}-trixie")
     audit = scanner.run(f"ssh-audit --no-colors --level=warn {ipv4}")
     assert audit.rc == 0, audit.stdout
 

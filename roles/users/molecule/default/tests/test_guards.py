@@ -5,8 +5,7 @@ instance: the guards are the same on both releases.
 """
 
 import pytest
-
-from sctools.refusals import refusals
+from scenario import refusals_on
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake x@y"
 CASES = {
@@ -29,9 +28,7 @@ VARIABLE = {"sudo group root": "users_sudo_group"}
 
 @pytest.fixture(scope="module")
 def outcome(host):
-    if not host.backend.get_hostname().endswith("-bookworm"):
-        pytest.skip("guards are checked on the bookworm instance")
-    return refusals(host.backend.get_hostname(), "users", CASES)
+    return refusals_on(host, "users", CASES, only_on="bookworm")
 
 
 @pytest.mark.parametrize("case", CASES)

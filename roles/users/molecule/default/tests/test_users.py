@@ -12,11 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
+from scenario import instance_names
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 KEYDIR = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 PRESENT = {"alice": 2001, "bob": 2003}

@@ -6,9 +6,9 @@ converge's one-member ensemble and one bad value.
 
 import pytest
 import yaml
+from scenario import refusals_on
 
 from sctools import REPO_ROOT
-from sctools.refusals import refusals
 
 # The site-wide ports (required by the role, no default), from their one
 # home, group_vars/all.yaml, as converge does.
@@ -81,11 +81,8 @@ def variable(case: str) -> str:
 
 @pytest.fixture(scope="module")
 def outcome(host):
-    files = ("/etc/zookeeper/zoo.cfg", "/var/lib/zookeeper/myid")
-    before = {path: host.file(path).content_string for path in files}
-    result = refusals(host.backend.get_hostname(), "zookeeper", CASES)
-    result.files_changed = [p for p in files if host.file(p).content_string != before[p]]
-    return result
+    files = ["/etc/zookeeper/zoo.cfg", "/var/lib/zookeeper/myid"]
+    return refusals_on(host, "zookeeper", CASES, files=files)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -95,6 +92,6 @@ def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
 
 def test_nothing_changed_or_would_have(outcome, host):
     assert outcome.changed == 0, outcome.output[-3000:]
-    assert outcome.files_changed == []
+    assert outcome.altered == []
     assert host.file("/var/lib/zookeeper/myid").content_string == "1"
     assert "server.9" not in host.file("/etc/zookeeper/zoo.cfg").content_string

@@ -11,24 +11,18 @@ service's container with `docker compose exec`, as an infra root would.
 """
 
 import json
-import os
 import re
 import shlex
 import uuid
-from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
 import yaml
+from scenario import converge, converge_result, instance_names, original_values_put_back
 
 from sctools import REPO_ROOT
-from sctools.molecule_all import converge_instance
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
-SCENARIO_DIR = Path(__file__).resolve().parents[1]
 COMPOSE = "docker compose --project-directory /etc/zookeeper"
 TLS = "/etc/zookeeper/tls"
 ROGUE_KEYSTORE = "/root/zookeeper-test/rogue-keystore.pem"
@@ -146,17 +140,8 @@ def container(host):
     return cid, host.check_output(f"docker inspect -f '{{{{.State.StartedAt}}}}' {cid}")
 
 
-def converge(host, extra_vars):
-    result = converge_instance(SCENARIO_DIR, host.backend.get_hostname(), extra_vars)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    return result.stdout
-
-
-@pytest.fixture
-def original(host):
-    """Converge with the scenario's own settings afterwards."""
-    yield
-    converge(host, {})
+# Converge with the scenario's own settings afterwards.
+original = original_values_put_back()
 
 
 def test_a_client_with_a_certificate_from_the_ca_creates_and_reads_a_znode(host):
@@ -252,13 +237,9 @@ def test_a_changed_setting_restarts_zookeeper_with_it(host, original):
 def test_an_invalid_setting_is_refused_and_the_running_config_kept(host):
     before_cfg = host.file("/etc/zookeeper/zoo.cfg").content_string
     before = container(host)
-    result = converge_instance(
-        SCENARIO_DIR,
-        host.backend.get_hostname(),
-        {"zookeeper_config_extra": {"maxClientCnxns": "many"}},
-    )
-    assert result.returncode != 0
+    code, output = converge_result(host, {"zookeeper_config_extra": {"maxClientCnxns": "many"}})
+    assert code != 0
     # The reason, from ZooKeeper's own parser.
-    assert 'For input string: "many"' in result.stdout + result.stderr
+    assert 'For input string: "many"' in output
     assert host.file("/etc/zookeeper/zoo.cfg").content_string == before_cfg
     assert container(host) == before

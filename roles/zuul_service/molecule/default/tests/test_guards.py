@@ -9,8 +9,7 @@ before they would pull), the secrets fake.
 """
 
 import pytest
-
-from sctools.refusals import refusals
+from scenario import refusals_on
 
 IMAGES = "registry.example.org:5000/system-config"
 
@@ -67,10 +66,7 @@ ZUUL_CONFIG_VARIABLE = {case: next(iter(bad)) for case, bad in ZUUL_CONFIG_BAD.i
 
 @pytest.fixture(scope="module")
 def zuul_config_outcome(host):
-    before = host.file("/etc/zuul/zuul.conf").sha256sum
-    result = refusals(host.backend.get_hostname(), "zuul_config", ZUUL_CONFIG_CASES)
-    result.conf_changed = host.file("/etc/zuul/zuul.conf").sha256sum != before
-    return result
+    return refusals_on(host, "zuul_config", ZUUL_CONFIG_CASES, files=["/etc/zuul/zuul.conf"])
 
 
 @pytest.mark.parametrize("case", ZUUL_CONFIG_CASES)
@@ -80,7 +76,7 @@ def test_zuul_config_refuses_naming_the_variable(zuul_config_outcome, case):
 
 def test_zuul_config_refusals_change_nothing(zuul_config_outcome, host):
     assert zuul_config_outcome.changed == 0, zuul_config_outcome.output[-3000:]
-    assert not zuul_config_outcome.conf_changed
+    assert zuul_config_outcome.altered == []
     assert "fake-guards" not in zuul_config_outcome.output
     var_lib = host.file("/var/lib")
     assert (var_lib.user, var_lib.mode) == ("root", 0o755)
@@ -114,10 +110,8 @@ ZUUL_SERVICE_VARIABLE = {case: next(iter(bad)) for case, bad in ZUUL_SERVICE_BAD
 
 @pytest.fixture(scope="module")
 def zuul_service_outcome(host, stack):
-    before = stack.containers()
-    result = refusals(host.backend.get_hostname(), "zuul_service", ZUUL_SERVICE_CASES)
-    result.containers_changed = stack.containers() != before
-    return result
+    containers = {"containers": stack.containers}
+    return refusals_on(host, "zuul_service", ZUUL_SERVICE_CASES, probes=containers)
 
 
 @pytest.mark.parametrize("case", ZUUL_SERVICE_CASES)
@@ -127,7 +121,7 @@ def test_zuul_service_refuses_naming_the_variable(zuul_service_outcome, case):
 
 def test_zuul_service_refusals_change_nothing(zuul_service_outcome, host):
     assert zuul_service_outcome.changed == 0, zuul_service_outcome.output[-3000:]
-    assert not zuul_service_outcome.containers_changed
+    assert zuul_service_outcome.altered == []
     definition = host.file("/etc/zuul-merger/docker-compose.yaml").content_string
     assert "docker.sock" not in definition and "/host" not in definition
 
@@ -165,13 +159,9 @@ ZUUL_EXECUTOR_VARIABLE = {case: next(iter(bad)) for case, bad in ZUUL_EXECUTOR_B
 
 @pytest.fixture(scope="module")
 def zuul_executor_outcome(host, stack):
-    files = ("/var/lib/zuul/ssh/id_rsa", "/etc/zuul/site-variables.yaml", "/etc/passwd")
-    before = {path: host.file(path).sha256sum for path in files}
-    containers = stack.containers()
-    result = refusals(host.backend.get_hostname(), "zuul_executor", ZUUL_EXECUTOR_CASES)
-    result.files_changed = [path for path in files if host.file(path).sha256sum != before[path]]
-    result.containers_changed = stack.containers() != containers
-    return result
+    files = ["/var/lib/zuul/ssh/id_rsa", "/etc/zuul/site-variables.yaml", "/etc/passwd"]
+    containers = {"containers": stack.containers}
+    return refusals_on(host, "zuul_executor", ZUUL_EXECUTOR_CASES, files=files, probes=containers)
 
 
 @pytest.mark.parametrize("case", ZUUL_EXECUTOR_CASES)
@@ -181,8 +171,7 @@ def test_zuul_executor_refuses_naming_the_variable(zuul_executor_outcome, case):
 
 def test_zuul_executor_refusals_change_nothing(zuul_executor_outcome, host):
     assert zuul_executor_outcome.changed == 0, zuul_executor_outcome.output[-3000:]
-    assert zuul_executor_outcome.files_changed == []
-    assert not zuul_executor_outcome.containers_changed
+    assert zuul_executor_outcome.altered == []
     assert "fake-guards" not in zuul_executor_outcome.output
     var_lib = host.file("/var/lib")
     assert (var_lib.user, var_lib.mode) == ("root", 0o755)
@@ -221,12 +210,8 @@ APACHE_SITES = [
 
 @pytest.fixture(scope="module")
 def zuul_web_outcome(host, stack):
-    before = {path: host.file(path).sha256sum for path in APACHE_SITES}
-    containers = stack.containers()
-    result = refusals(host.backend.get_hostname(), "zuul_web", ZUUL_WEB_CASES)
-    result.files_changed = [p for p in APACHE_SITES if host.file(p).sha256sum != before[p]]
-    result.containers_changed = stack.containers() != containers
-    return result
+    containers = {"containers": stack.containers}
+    return refusals_on(host, "zuul_web", ZUUL_WEB_CASES, files=APACHE_SITES, probes=containers)
 
 
 @pytest.mark.parametrize("case", ZUUL_WEB_CASES)
@@ -236,7 +221,6 @@ def test_zuul_web_refuses_naming_the_variable(zuul_web_outcome, case):
 
 def test_zuul_web_refusals_change_nothing(zuul_web_outcome, host):
     assert zuul_web_outcome.changed == 0, zuul_web_outcome.output[-3000:]
-    assert zuul_web_outcome.files_changed == []
-    assert not zuul_web_outcome.containers_changed
+    assert zuul_web_outcome.altered == []
     assert host.run("apache2ctl configtest").rc == 0
     assert not host.file("/etc/ssl/fullchain.pem").exists

@@ -14,15 +14,13 @@ import os
 import shlex
 
 import pytest
-import testinfra.utils.ansible_runner
 import yaml
+from scenario import instance_names
 from zuul_stack import EPHEMERAL
 
 from sctools import REPO_ROOT
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 PRIVATE_VARS = EPHEMERAL / "private-vars.yml"
 CONF = "/etc/zuul/zuul.conf"

@@ -11,13 +11,11 @@ import os
 import shlex
 
 import pytest
-import testinfra.utils.ansible_runner
 import yaml
+from scenario import instance_names
 from zuul_stack import EPHEMERAL, compose, running
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 KEY = "/var/lib/zuul/ssh/id_rsa"
 SITE_VARIABLES = "/etc/zuul/site-variables.yaml"

@@ -9,15 +9,12 @@ The executor takes no merge jobs in this scenario (converge.yml), so the
 merger is the only one that can answer.
 """
 
-import os
 import re
 
-import testinfra.utils.ansible_runner
+from scenario import instance_names
 from zuul_stack import running
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 GIT_DIR = "/var/lib/zuul/merger-git"
 

@@ -6,17 +6,14 @@ with Zuul's own client, run in the scheduler container: the components
 registry and the tenants' layout states.
 """
 
-import os
 import re
 
 import pytest
-import testinfra.utils.ansible_runner
 import yaml
+from scenario import instance_names
 from zuul_stack import SCENARIO_DIR, running, wait_for
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 TENANTS = SCENARIO_DIR / "files" / "tenants.yaml"
 

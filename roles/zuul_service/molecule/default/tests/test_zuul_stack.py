@@ -8,16 +8,13 @@ run while main.yaml differs, which the services must not watch.
 """
 
 import json
-import os
 import shlex
 
 import pytest
-import testinfra.utils.ansible_runner
+from scenario import instance_names
 from zuul_stack import running, wait_for
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 CONF = "/etc/zuul/zuul.conf"
 

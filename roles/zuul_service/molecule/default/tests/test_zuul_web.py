@@ -7,17 +7,14 @@ scheduler loaded from files/tenants.yaml.
 """
 
 import json
-import os
 import shlex
 
 import pytest
-import testinfra.utils.ansible_runner
 import yaml
+from scenario import SECURITY_HEADERS, headers_of, instance_names
 from zuul_stack import SCENARIO_DIR, wait_for
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
+testinfra_hosts = instance_names()
 
 NAMES = ["zuul01.zuul.test", "zuul.zuul.test"]
 TENANT_FILE = SCENARIO_DIR / "files" / "tenants.yaml"
@@ -124,15 +121,8 @@ def test_broken_apache_site_is_refused_by_the_check(host):
     assert host.run("apache2ctl configtest").rc == 0
 
 
-# The apache role's security defaults, on zuul-web's HTTPS site.
-SECURITY_HEADERS = {
-    "strict-transport-security": "max-age=31536000",
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "content-security-policy": "frame-ancestors 'none'",
-    "referrer-policy": "strict-origin-when-cross-origin",
-}
-# The web UI (HTML) and the API (JSON), both from zuul-web.
+# The apache role's security headers, on zuul-web's HTTPS site: the web UI
+# (HTML) and the API (JSON), both from zuul-web.
 PAGES = ["/", "/api/tenants"]
 
 
@@ -142,9 +132,7 @@ def response_headers(host, pebble_root, path, *args) -> list[tuple[str, str]]:
         host, "-f", "-o", "/dev/null", "-D", "-", "--cacert", pebble_root, *args,
         f"https://{NAMES[0]}{path}",
     )  # fmt: skip
-    assert result.rc == 0, result.stderr
-    lines = result.stdout.splitlines()[1:]
-    return [(n.strip().lower(), v.strip()) for n, _, v in (x.partition(":") for x in lines if x)]
+    return headers_of(result)
 
 
 @pytest.mark.parametrize("path", PAGES)

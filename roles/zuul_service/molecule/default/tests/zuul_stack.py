@@ -24,7 +24,7 @@ import shlex
 import time
 from pathlib import Path
 
-from sctools.molecule_all import converge_instance
+from scenario import converge_result
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1]
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
@@ -138,13 +138,11 @@ class Stack:
         playbook: str = "converge.yml",
     ) -> tuple[int, str]:
         """A playbook of the scenario on this instance: exit code and the whole output."""
-        result = converge_instance(
-            SCENARIO_DIR,
+        return converge_result(
             self.hostname,
-            extra_vars or {},
+            extra_vars,
             timeout=CONVERGE_TIMEOUT,
             playbook=playbook,
             tags=tags,
             env=env,
         )
-        return result.returncode, result.stdout + result.stderr

@@ -16,17 +16,11 @@ import os
 from pathlib import Path
 
 import pytest
-import testinfra.utils.ansible_runner
 import yaml
+from scenario import converge_result, instance_names
 
-from sctools.molecule_all import converge_instance
+testinfra_hosts = instance_names()
 
-testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(
-    os.environ["MOLECULE_INVENTORY_FILE"]
-).get_hosts("all")
-
-SCENARIO_DIR = Path(__file__).resolve().parents[1]
-REPO_ROOT = Path(__file__).resolve().parents[5]
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 BUILT = EPHEMERAL / "namespaces-build" / "zuul" / "main.yaml"
 DEST = "/etc/zuul/main.yaml"
@@ -37,12 +31,6 @@ CHECK = "/usr/local/sbin/zuul-tenant-config-check"
 def reconfigure_count(host):
     log = host.file(LOG)
     return len(log.content_string.splitlines()) if log.exists else 0
-
-
-def converge(host, **extra_vars):
-    """ansible-playbook converge.yml on this instance only, with extra variables."""
-    result = converge_instance(SCENARIO_DIR, host.backend.get_hostname(), extra_vars)
-    return result.returncode, result.stdout + result.stderr
 
 
 def variant(tmp_path, name, change):
@@ -58,7 +46,9 @@ def variant(tmp_path, name, change):
 def restore(host, tmp_path):
     """Put the built main.yaml back after the test, without counting a reconfigure."""
     yield
-    code, output = converge(host, zuul_tenant_config_reconfigure_if_exists="/nonexistent")
+    code, output = converge_result(
+        host, {"zuul_tenant_config_reconfigure_if_exists": "/nonexistent"}
+    )
     assert code == 0, output
     assert host.file(DEST).sha256sum == _sha256(BUILT)
 
@@ -113,7 +103,7 @@ def test_broken_main_yaml_is_refused_and_the_old_one_stays(host, tmp_path):
     before = host.file(DEST).sha256sum
     runs = reconfigure_count(host)
     broken = variant(tmp_path, "broken.yaml", lambda t: t[0]["tenant"].update({"colour": "red"}))
-    code, output = converge(host, zuul_tenant_config_src=str(broken))
+    code, output = converge_result(host, {"zuul_tenant_config_src": str(broken)})
     assert code != 0, output
     assert "failed to validate" in output, output
     assert "unknown tenant attribute 'colour'" in output, output
@@ -130,12 +120,12 @@ def test_changed_main_yaml_is_installed_and_reconfigures_once(host, tmp_path, re
         "changed.yaml",
         lambda t: t.append({"tenant": {"name": "extra", "source": {"gerrit": {}}}}),
     )
-    code, output = converge(host, zuul_tenant_config_src=str(changed))
+    code, output = converge_result(host, {"zuul_tenant_config_src": str(changed)})
     assert code == 0, output
     assert host.file(DEST).sha256sum == _sha256(changed)
     assert reconfigure_count(host) == runs + 1
     # The same file again: no change, no reconfigure.
-    code, output = converge(host, zuul_tenant_config_src=str(changed))
+    code, output = converge_result(host, {"zuul_tenant_config_src": str(changed)})
     assert code == 0, output
     assert "changed=0" in output, output
     assert reconfigure_count(host) == runs + 1
@@ -144,10 +134,12 @@ def test_changed_main_yaml_is_installed_and_reconfigures_once(host, tmp_path, re
 def test_no_reconfigure_while_the_scheduler_is_not_deployed(host, tmp_path, restore):
     runs = reconfigure_count(host)
     changed = variant(tmp_path, "changed.yaml", lambda t: t.pop())
-    code, output = converge(
+    code, output = converge_result(
         host,
-        zuul_tenant_config_src=str(changed),
-        zuul_tenant_config_reconfigure_if_exists="/nonexistent",
+        {
+            "zuul_tenant_config_src": str(changed),
+            "zuul_tenant_config_reconfigure_if_exists": "/nonexistent",
+        },
     )
     assert code == 0, output
     assert host.file(DEST).sha256sum == _sha256(changed)
