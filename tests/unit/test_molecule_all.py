@@ -1,5 +1,9 @@
 """Unit tests of tools/sctools/molecule_all.py."""
 
+import os
+import signal
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -210,3 +214,36 @@ def test_known_long_scenarios_then_those_that_run_our_images_start_first():
 
 def test_the_known_long_scenarios_exist():
     assert set(molecule_all.LONGEST) <= set(molecule_all.roles_with_scenario())
+
+
+# -- an interrupted run -----------------------------------------------------
+
+
+def test_an_interrupt_starts_no_further_scenario(request):
+    """SIGTERM (a CI timeout) while a scenario runs: the queued ones never start."""
+    previous = signal.signal(signal.SIGTERM, molecule_all.interrupt)
+    request.addfinalizer(lambda: signal.signal(signal.SIGTERM, previous))
+    started = []
+
+    def run_one(scenario):
+        started.append(scenario.role)
+        os.kill(os.getpid(), signal.SIGTERM)
+        # The handler raises in the main thread, which is waiting for us.
+        return molecule_all.Result(scenario.role, True, 0.0, Path("/dev/null"))
+
+    scenarios = [molecule_all.Scenario(role, False, None) for role in ("a", "b", "c")]
+    with pytest.raises(KeyboardInterrupt):
+        molecule_all.run_scenarios(scenarios, 1, run_one, lambda result: None)
+    assert started == ["a"]
+
+
+def test_a_run_reports_every_scenario_in_the_order_they_end():
+    scenarios = [molecule_all.Scenario(role, False, None) for role in ("a", "b")]
+    reported = []
+
+    def run_one(scenario):
+        return molecule_all.Result(scenario.role, scenario.role == "a", 1.0, Path("/dev/null"))
+
+    results = molecule_all.run_scenarios(scenarios, 2, run_one, reported.append)
+    assert sorted(r.role for r in results) == ["a", "b"]
+    assert reported == results

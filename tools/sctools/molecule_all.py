@@ -36,7 +36,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,6 +218,31 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def run_scenarios(
+    scenarios: list[Scenario],
+    jobs: int,
+    run_one: Callable[[Scenario], Result],
+    on_result: Callable[[Result], None],
+) -> list[Result]:
+    """run_one for each scenario, `jobs` at a time, in order; results as they come.
+
+    An interrupt (Ctrl-C, or SIGTERM through `interrupt`) starts no other
+    scenario: the running ones end (their molecule got the signal too) and
+    clean up, then the interrupt goes on.
+    """
+    results: list[Result] = []
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        futures = [pool.submit(run_one, scenario) for scenario in scenarios]
+        for future in as_completed(futures):
+            result = future.result()
+            on_result(result)
+            results.append(result)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
 @contextlib.contextmanager
 def run_registry(images: list[str] | None) -> Iterator[dict[str, str]]:
     """The run's buildset registry, holding images; yields the scenarios' environment.
@@ -335,19 +360,19 @@ def main(argv: list[str] | None = None) -> int:
     except DepsError as exc:  # a file of a scenario or of a role it applies
         raise ToolError(str(exc), Exit.USAGE) from exc
     docker_cli.ensure_daemon()
-    results: list[Result] = []
     # SIGTERM (a CI timeout, tox stopped) cleans up as Ctrl-C does.
     signal.signal(signal.SIGTERM, interrupt)
     # Only `test` removes its instances at the end: other commands use the
     # default registry, which outlives the run as the instances do.
     images = registry_images(scenarios) if args.command == "test" else None
     try:
-        with run_registry(images) as env, ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(run_role, s, args.command, env) for s in scenarios]
-            for future in as_completed(futures):
-                result = future.result()
-                report(result, args.tail)
-                results.append(result)
+        with run_registry(images) as env:
+            results = run_scenarios(
+                scenarios,
+                args.jobs,
+                lambda scenario: run_role(scenario, args.command, env),
+                lambda result: report(result, args.tail),
+            )
     except buildset_registry.BuildsetRegistryError as exc:
         raise ToolError(f"buildset registry: {exc} (log: {REGISTRY_LOG})") from exc
     failed = [r.role for r in results if not r.ok]
