@@ -164,6 +164,40 @@ def refusals_on(
     return outcome
 
 
+def variable_of(case: str, cases: Mapping[str, Mapping], overrides: Mapping | None = None) -> str:
+    """The variable a refusal of `case` must name: its override, or the first one its values set.
+
+    `cases` are the bad values alone (not merged with the good ones every
+    case shares), so that a case's first key is the variable at fault.
+    """
+    return (overrides or {}).get(case) or next(iter(cases[case]))
+
+
+def assert_nothing_changed(
+    outcome: Outcome,
+    host=None,
+    directories: Mapping[str, int] | None = None,
+    *,
+    group: str | None = None,
+) -> None:
+    """The refused runs of a test_guards.py changed nothing, and would have changed nothing.
+
+    No task changed or would have (check mode), nothing that refusals_on
+    watched was altered, and each of `directories` (path: mode), those the
+    bad values named, is still root's (and `group`'s, where given) with
+    that mode.
+    """
+    assert outcome.changed == 0, outcome.output[-3000:]
+    assert outcome.altered == [], f"altered by the refused runs: {', '.join(outcome.altered)}"
+    for path, mode in (directories or {}).items():
+        found = host.file(path)
+        owner = f"{found.user}:{found.group}" if group else found.user
+        wanted = f"root:{group}" if group else "root"
+        assert (owner, found.mode) == (wanted, mode), (
+            f"{path} is {owner} {found.mode:o}, not {wanted} {mode:o}"
+        )
+
+
 def headers_of(result) -> list[tuple[str, str]]:
     """The (lower-case name, value) headers a `curl -D -` printed, status line dropped."""
     assert result.rc == 0, result.stderr

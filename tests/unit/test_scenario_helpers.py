@@ -95,6 +95,53 @@ def test_refusals_on_skips_the_other_release(monkeypatch):
         scenario.refusals_on(FakeHost("sc-demo-trixie", {}), "demo", {}, only_on="bookworm")
 
 
+def test_variable_of_a_case_is_the_first_it_sets_unless_overridden():
+    cases = {
+        "port 0": {"demo_port": 0, "demo_dir": "/srv/demo"},
+        "dir inside the webroot": {"demo_dir": "/var/www/demo/keys"},
+    }
+    overrides = {"dir inside the webroot": "demo_webroot"}
+    assert scenario.variable_of("port 0", cases) == "demo_port"
+    assert scenario.variable_of("port 0", cases, overrides) == "demo_port"
+    assert scenario.variable_of("dir inside the webroot", cases, overrides) == "demo_webroot"
+
+
+class HostOfDirectories:
+    """A testinfra host whose directories have the (user, group, mode) the test sets."""
+
+    def __init__(self, directories: dict[str, tuple[str, str, int]]):
+        self.directories = directories
+
+    def file(self, path: str):
+        user, group, mode = self.directories[path]
+        return SimpleNamespace(user=user, group=group, mode=mode)
+
+
+HOST = HostOfDirectories({"/": ("root", "root", 0o755), "/var/log": ("root", "adm", 0o755)})
+
+
+def test_assert_nothing_changed_passes_when_nothing_did():
+    scenario.assert_nothing_changed(outcome())
+    scenario.assert_nothing_changed(outcome(), HOST, {"/": 0o755, "/var/log": 0o755})
+    scenario.assert_nothing_changed(outcome(), HOST, {"/": 0o755}, group="root")
+
+
+def test_assert_nothing_changed_names_what_changed():
+    changed = Outcome(messages={}, changed=2, output="... changed: [sc-demo-bookworm]")
+    with pytest.raises(AssertionError, match="changed: \\[sc-demo-bookworm\\]"):
+        scenario.assert_nothing_changed(changed)
+    altered = Outcome(messages={}, changed=0, output="", altered=["/etc/demo.conf"])
+    with pytest.raises(AssertionError, match="refused runs: /etc/demo.conf"):
+        scenario.assert_nothing_changed(altered)
+    with pytest.raises(AssertionError, match="/ is root 755, not root 1777"):
+        scenario.assert_nothing_changed(outcome(), HOST, {"/": 0o1777})
+
+
+def test_assert_nothing_changed_checks_the_group_only_where_given():
+    with pytest.raises(AssertionError, match="/var/log is root:adm 755, not root:root 755"):
+        scenario.assert_nothing_changed(outcome(), HOST, {"/var/log": 0o755}, group="root")
+
+
 def test_headers_of_a_curl_dump_are_lower_case_pairs_in_order():
     dump = "HTTP/2 200\r\nServer: Apache\r\nX-Frame-Options: DENY\r\nVary: a\r\nVary: b\r\n\r\n"
     result = SimpleNamespace(rc=0, stdout=dump, stderr="")

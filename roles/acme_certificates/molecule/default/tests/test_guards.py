@@ -5,7 +5,7 @@ instance: the guards are the same on both releases.
 """
 
 import pytest
-from scenario import refusals_on
+from scenario import assert_nothing_changed, refusals_on, variable_of
 
 
 def cert(**fields):
@@ -51,11 +51,6 @@ CASES = {
 VARIABLE = {"dir inside the webroot": "acme_certificates_webroot"}
 
 
-def variable(case: str) -> str:
-    """The variable of a case: listed above, or the one its values set."""
-    return VARIABLE.get(case) or next(iter(CASES[case]))
-
-
 @pytest.fixture(scope="module")
 def outcome(host):
     return refusals_on(
@@ -69,13 +64,10 @@ def outcome(host):
 
 @pytest.mark.parametrize("case", CASES)
 def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
-    assert variable(case) in outcome.messages[case]
+    assert variable_of(case, CASES, VARIABLE) in outcome.messages[case]
 
 
 def test_nothing_changed_or_would_have(outcome, host):
-    assert outcome.changed == 0, outcome.output[-3000:]
-    assert outcome.altered == []
-    for path, mode in (("/", 0o755), ("/etc", 0o755), ("/etc/ssl", 0o755), ("/tmp", 0o1777)):
-        directory = host.file(path)
-        assert (directory.user, directory.group, directory.mode) == ("root", "root", mode)
+    directories = {"/": 0o755, "/etc": 0o755, "/etc/ssl": 0o755, "/tmp": 0o1777}
+    assert_nothing_changed(outcome, host, directories, group="root")
     assert not host.file("/var/lib/acme-challenge/keys").exists

@@ -5,7 +5,7 @@ instance: the guards are the same on both releases.
 """
 
 import pytest
-from scenario import refusals_on
+from scenario import assert_nothing_changed, refusals_on, variable_of
 
 CASES = {
     "checkout path /": {"bridge_checkout_path": "/"},
@@ -41,11 +41,6 @@ CASES = {
 VARIABLE = {"private dir in the checkout": "bridge_private_dir"}
 
 
-def variable(case: str) -> str:
-    """The variable of a case: listed above, or the one its values set."""
-    return VARIABLE.get(case) or next(iter(CASES[case]))
-
-
 @pytest.fixture(scope="module")
 def outcome(host):
     crontab = {"root's crontab": lambda: host.check_output("crontab -l -u root")}
@@ -54,14 +49,11 @@ def outcome(host):
 
 @pytest.mark.parametrize("case", CASES)
 def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
-    assert variable(case) in outcome.messages[case]
+    assert variable_of(case, CASES, VARIABLE) in outcome.messages[case]
 
 
 def test_nothing_changed_or_would_have(outcome, host):
-    assert outcome.changed == 0, outcome.output[-3000:]
-    assert outcome.altered == []
-    for path, mode in (("/", 0o755), ("/etc", 0o755), ("/var/log", 0o755), ("/etc/ssh", 0o755)):
-        directory = host.file(path)
-        assert (directory.user, directory.mode) == ("root", mode)
+    directories = {"/": 0o755, "/etc": 0o755, "/var/log": 0o755, "/etc/ssh": 0o755}
+    assert_nothing_changed(outcome, host, directories)
     assert not host.file("/opt/system-config/private").exists
     assert not host.file("/tmp/pwned").exists

@@ -5,7 +5,7 @@ converge's project and service, and one bad value.
 """
 
 import pytest
-from scenario import refusals_on
+from scenario import assert_nothing_changed, refusals_on, variable_of
 
 # converge.yml's project, with a literal image (the refusal play gathers no
 # facts, and the role stops before it would pull).
@@ -55,23 +55,8 @@ BAD = {
     "wait timeout 0": {"compose_service_wait_timeout": 0},
 }
 CASES = {case: BASE | bad for case, bad in BAD.items()}
-# The variable each refusal must name: compose_service_<first word> unless listed.
-VARIABLE = {
-    "services as a string": "compose_service_services",
-    "service without an image": "compose_service_services",
-    "service name with a space": "compose_service_services",
-    "watch files as a string": "compose_service_watch_files",
-    "watch file relative": "compose_service_watch_files",
-    "watch file escaping": "compose_service_watch_files",
-    "wait timeout 0": "compose_service_wait_timeout",
-}
-
-
-def variable(case: str) -> str:
-    if case in VARIABLE:
-        return VARIABLE[case]
-    first = case.split()[0]
-    return "compose_service_" + (first if first in ("project", "dir") else "services")
+# The variable each refusal must name: the first its bad values set, unless listed.
+VARIABLE = {"dir /var/tmp": "compose_service_dir"}
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +66,10 @@ def outcome(host):
 
 @pytest.mark.parametrize("case", CASES)
 def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
-    assert variable(case) in outcome.messages[case]
+    assert variable_of(case, BAD, VARIABLE) in outcome.messages[case]
 
 
 def test_nothing_changed_or_would_have(outcome, host):
-    assert outcome.changed == 0, outcome.output[-3000:]
-    assert outcome.altered == []
-    for path, mode in [("/", 0o755), ("/var/tmp", 0o1777), ("/etc/ssh", 0o755)]:
-        directory = host.file(path)
-        assert (directory.user, directory.mode) == ("root", mode), path
+    assert_nothing_changed(outcome, host, {"/": 0o755, "/var/tmp": 0o1777, "/etc/ssh": 0o755})
     assert not host.file("/var/tmp/docker-compose.yaml").exists
     assert not host.file("/etc/ssh/docker-compose.yaml").exists

@@ -5,7 +5,7 @@ scenario's one instance (Debian 13: the role supports nothing else).
 """
 
 import pytest
-from scenario import refusals_on
+from scenario import assert_nothing_changed, refusals_on, variable_of
 
 CASES = {
     "packages as a string": {"docker_packages": "docker.io,docker-compose"},
@@ -30,11 +30,6 @@ CASES = {
 }
 
 
-def variable(case: str) -> str:
-    """The variable each refusal must name: the one its case sets."""
-    return next(iter(CASES[case]))
-
-
 @pytest.fixture(scope="module")
 def outcome(host):
     return refusals_on(host, "docker", CASES, only_on="trixie", files=["/etc/docker/daemon.json"])
@@ -42,12 +37,11 @@ def outcome(host):
 
 @pytest.mark.parametrize("case", CASES)
 def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
-    assert variable(case) in outcome.messages[case]
+    assert variable_of(case, CASES) in outcome.messages[case]
 
 
 def test_nothing_changed_or_would_have(outcome, host):
-    assert outcome.changed == 0, outcome.output[-3000:]
-    assert outcome.altered == []
+    assert_nothing_changed(outcome)
     assert not host.user("nosuchuser").exists
     assert "docker" not in host.user("www-data").groups
     assert host.service("docker").is_running

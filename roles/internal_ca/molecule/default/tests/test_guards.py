@@ -5,7 +5,7 @@ instance: the guards are the same on both releases.
 """
 
 import pytest
-from scenario import refusals_on
+from scenario import assert_nothing_changed, refusals_on, variable_of
 
 CASES = {
     "dest /": {"internal_ca_dest": "/"},
@@ -37,11 +37,6 @@ CASES = {
 }
 
 
-def variable(case: str) -> str:
-    """The variable each refusal must name: the one its case sets."""
-    return next(iter(CASES[case]))
-
-
 @pytest.fixture(scope="module")
 def outcome(host):
     return refusals_on(host, "internal_ca", CASES, only_on="bookworm")
@@ -49,12 +44,8 @@ def outcome(host):
 
 @pytest.mark.parametrize("case", CASES)
 def test_dangerous_value_is_refused_naming_the_variable(outcome, case):
-    assert variable(case) in outcome.messages[case]
+    assert variable_of(case, CASES) in outcome.messages[case]
 
 
 def test_nothing_changed_or_would_have(outcome, host):
-    assert outcome.changed == 0, outcome.output[-3000:]
-    tmp = host.file("/tmp")
-    assert (tmp.user, tmp.mode) == ("root", 0o1777)
-    root = host.file("/")
-    assert (root.user, root.mode) == ("root", 0o755)
+    assert_nothing_changed(outcome, host, {"/tmp": 0o1777, "/": 0o755})
