@@ -9,7 +9,9 @@
   push    pushes the images (all, or those named with --image) to a
           registry (e.g. a buildset registry) over its HTTP API: `docker
           save`, then sctools.registry, because dockerd refuses plain-HTTP
-          registries other than loopback ones.
+          registries other than loopback ones. The blobs of a pushed image
+          are kept by image ID (sctools.image_cache): pushing it again, to
+          this registry or another, skips `docker save` and gzip.
   list    the tag the current inputs give, and which images exist locally.
 
 The tag is <zuul version>-<12 hex digits>: a hash of every file under
@@ -54,9 +56,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sctools import REPO_ROOT, docker_cli
+from sctools import REPO_ROOT, docker_cli, image_cache
 from sctools.cli import Exit, ToolError, command
-from sctools.registry import Registry, RegistryError, archive_image, tls_context
+from sctools.image_cache import ImageCache
+from sctools.registry import Image, Registry, RegistryError, archive_image, tls_context
 
 SERVICES = ("scheduler", "web", "merger", "executor")
 # Every image, named as its Dockerfile target.
@@ -322,6 +325,7 @@ def push_images(args: argparse.Namespace) -> int:
     log(f"pushing to {args.registry}: tags {', '.join(tags)}")
     total = time.monotonic()
     pushed = 0
+    cache = ImageCache(args.cache_dir) if args.cache_dir else None
     with tempfile.TemporaryDirectory(prefix="sctools-images-", dir=args.tmp_dir) as tmp:
         for name, image in zip(names, images, strict=True):
             start = time.monotonic()
@@ -336,27 +340,47 @@ def push_images(args: argparse.Namespace) -> int:
             if current:
                 log(f"  current {image} (already in the registry under {', '.join(tags)})")
                 continue
-            archive = Path(tmp) / f"{name}.tar"
-            docker_cli.run("save", "--output", str(archive), image)
+            loaded = cache.load(image_id) if cache and image_id else None
+            source = "blobs from the cache"
             try:
-                loaded = archive_image(str(archive))
-                archive.unlink()
+                if loaded is None:
+                    source = "docker save"
+                    loaded = saved_image(image, Path(tmp) / f"{name}.tar")
+                    if cache and image_id:
+                        store(cache, image_id, loaded)
                 for tag in tags:
                     result = registry.push(loaded, tag)
             except RegistryError as exc:
-                raise ToolError(f"pushing {image}: {exc}", Exit.FAILED) from exc
+                raise ToolError(f"pushing {image} ({source}): {exc}", Exit.FAILED) from exc
             pushed += 1
             compressed = sum(layer["size"] for layer in result["layers"])
             log(
                 f"  pushed  {image}: {len(result['layers'])} layers, "
                 f"{human_size(compressed)} compressed, {result['manifest_digest'][:19]} "
-                f"in {time.monotonic() - start:.1f} s"
+                f"in {time.monotonic() - start:.1f} s ({source})"
             )
     log(
         f"pushed {pushed} images ({len(images) - pushed} already current) "
         f"in {time.monotonic() - total:.1f} s"
     )
     return pushed
+
+
+def saved_image(image: str, archive: Path) -> Image:
+    """The image as registry blobs, through `docker save` into `archive` (removed after)."""
+    docker_cli.run("save", "--output", str(archive), image)
+    try:
+        return archive_image(str(archive))
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def store(cache: ImageCache, image_id: str, image: Image) -> None:
+    """Keep the image's blobs for the next push; a cache that fails only costs that."""
+    try:
+        cache.store(image_id, image)
+    except (OSError, ValueError) as exc:
+        log(f"  note: not cached in {cache.directory}: {exc}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -478,6 +502,14 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="where `docker save` archives are written (default $TMPDIR or /tmp; "
         "needs room for the largest image)",
+    )
+    push.add_argument(
+        "--cache-dir",
+        type=lambda value: Path(value) if value else None,
+        default=image_cache.default_directory(),
+        help="where the blobs of pushed images are kept, so that pushing an image again "
+        "skips `docker save` and gzip (default ~/.cache/system-config/images; "
+        "an empty value: no cache)",
     )
     push.set_defaults(func=cmd_push)
 
