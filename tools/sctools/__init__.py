@@ -10,7 +10,7 @@ the others; every group uses the shared modules):
   schedule;
 - namespaces: namespaces (the command), namespace_metadata,
   namespace_outputs, patience_diff;
-- images: images, registry, buildset_registry;
+- images: images, registry, image_cache, buildset_registry;
 - tests: fleet (the local fleet), molecule_all, refusals, ci_stages,
   role_docs -> analysis (which scenarios converge which roles);
 - shared: cli (exit codes, the one `main` wrapper), docker_cli, strict_yaml
