@@ -13,9 +13,10 @@ machine load:
 
 Prints each measurement, the medians, the ratio run-all / monolith (target
 <= 0.8) and run-all's overhead in seconds. Nothing is asserted: these are
-figures for people.
+figures for people. `--jobs N` (repeatable) measures run-all with N
+playbooks at a time, one row per value (default: run-all's own default).
 
-Usage: python tests/perf/bench_converge.py [--rounds N]
+Usage: python tests/perf/bench_converge.py [--rounds N] [--jobs N ...]
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ def timed(bridge: str, script: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=1, help="measurements of each (default 1)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        action="append",
+        default=[],
+        help="run-all with this many playbooks at a time (repeatable; default run-all's)",
+    )
     args = parser.parse_args()
     fleet = fleet_tool.load_fleet()
     bridge = fleet.bridge.name
@@ -69,8 +77,10 @@ def main() -> int:
         check=True,
     )
     first = order[0]
+    run_all = f"python -m sctools.run_all --owner all --log-dir /tmp/bench-logs {INVENTORY}"
     runs = {
-        "run-all": f"python -m sctools.run_all --owner all --log-dir /tmp/bench-logs {INVENTORY}",
+        **{f"run-all -j {jobs}": f"{run_all} -j {jobs}" for jobs in args.jobs},
+        **({} if args.jobs else {"run-all": run_all}),
         "monolith": f"ansible-playbook {INVENTORY} /tmp/bench-site.yaml",
         f"run-all --only {first}": (
             f"python -m sctools.run_all --owner all --only {first} --log-dir /tmp/bench-logs "
@@ -89,7 +99,9 @@ def main() -> int:
     print("\nmedian wall time of a no-op convergence")
     for name, value in median.items():
         print(f"  {name:<34} {value:7.1f} s")
-    print(f"ratio run-all / monolith: {median['run-all'] / median['monolith']:.2f} (target <= 0.8)")
+    for name in [n for n in runs if n.startswith("run-all") and "--only" not in n]:
+        ratio = median[name] / median["monolith"]
+        print(f"ratio {name} / monolith: {ratio:.2f} (target <= 0.8)")
     overhead = median[f"run-all --only {first}"] - median[f"ansible-playbook {first}"]
     print(f"run-all overhead over plain ansible-playbook: {overhead:+.1f} s")
     return 0
