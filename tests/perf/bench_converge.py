@@ -78,9 +78,11 @@ def main() -> int:
     )
     first = order[0]
     run_all = f"python -m sctools.run_all --owner all --log-dir /tmp/bench-logs {INVENTORY}"
+    run_alls = {f"run-all -j {jobs}": f"{run_all} -j {jobs}" for jobs in args.jobs} or {
+        "run-all": run_all
+    }
     runs = {
-        **{f"run-all -j {jobs}": f"{run_all} -j {jobs}" for jobs in args.jobs},
-        **({} if args.jobs else {"run-all": run_all}),
+        **run_alls,
         "monolith": f"ansible-playbook {INVENTORY} /tmp/bench-site.yaml",
         f"run-all --only {first}": (
             f"python -m sctools.run_all --owner all --only {first} --log-dir /tmp/bench-logs "
@@ -99,7 +101,7 @@ def main() -> int:
     print("\nmedian wall time of a no-op convergence")
     for name, value in median.items():
         print(f"  {name:<34} {value:7.1f} s")
-    for name in [n for n in runs if n.startswith("run-all") and "--only" not in n]:
+    for name in run_alls:
         ratio = median[name] / median["monolith"]
         print(f"ratio {name} / monolith: {ratio:.2f} (target <= 0.8)")
     overhead = median[f"run-all --only {first}"] - median[f"ansible-playbook {first}"]
