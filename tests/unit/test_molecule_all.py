@@ -2,6 +2,8 @@
 
 import os
 import signal
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -144,8 +146,9 @@ def test_a_run_pushes_the_union_of_images_and_needs_no_registry_without_users():
 
 def test_a_run_without_registry_users_starts_none(monkeypatch):
     monkeypatch.setattr(molecule_all.buildset_registry, "ensure", pytest.fail)
-    with molecule_all.run_registry(None) as env:
+    with molecule_all.run_registry(None) as (env, pushed):
         assert env == {}
+        assert pushed is None
 
 
 def test_nested_platform_is_the_base_systemd_instance_plus_what_dockerd_needs():
@@ -247,3 +250,60 @@ def test_a_run_reports_every_scenario_in_the_order_they_end():
     results = molecule_all.run_scenarios(scenarios, 2, run_one, reported.append)
     assert sorted(r.role for r in results) == ["a", "b"]
     assert reported == results
+
+
+def test_scenarios_that_pull_our_images_wait_for_the_push_and_others_do_not():
+    """A cold build takes minutes: free slots run other scenarios meanwhile."""
+    pushed: Future[None] = Future()
+    events = []
+
+    def run_one(scenario):
+        events.append(scenario.role)
+        if scenario.role == "b":  # the push ends while b runs
+            pushed.set_result(None)
+        return molecule_all.Result(scenario.role, True, 0.0, Path("/dev/null"))
+
+    scenarios = [
+        molecule_all.Scenario("zuul_service", True, ("zuul-web",)),
+        molecule_all.Scenario("a", False, None),
+        molecule_all.Scenario("mirror", True, ()),  # a registry, none of our images
+        molecule_all.Scenario("b", False, None),
+        molecule_all.Scenario("c", False, None),
+    ]
+    results = molecule_all.run_scenarios(
+        scenarios, 1, run_one, lambda result: None, images_ready=pushed
+    )
+    assert events == ["a", "mirror", "b", "zuul_service", "c"]
+    assert len(results) == 5
+
+
+def test_a_failed_push_still_runs_the_scenarios_that_need_it():
+    """They fail on their own ensure, with the reason; none is left unrun."""
+    pushed: Future[None] = Future()
+    pushed.set_exception(RuntimeError("build failed"))
+    started = []
+
+    def run_one(scenario):
+        started.append(scenario.role)
+        return molecule_all.Result(scenario.role, True, 0.0, Path("/dev/null"))
+
+    scenarios = [molecule_all.Scenario("zookeeper", True, ("zookeeper",))]
+    molecule_all.run_scenarios(scenarios, 2, run_one, lambda result: None, images_ready=pushed)
+    assert started == ["zookeeper"]
+
+
+def test_only_scenarios_that_pull_our_images_are_held_back():
+    """All of them waiting: the run waits for the push instead of ending."""
+    pushed: Future[None] = Future()
+    started = []
+
+    def run_one(scenario):
+        started.append(scenario.role)
+        return molecule_all.Result(scenario.role, True, 0.0, Path("/dev/null"))
+
+    scenarios = [molecule_all.Scenario("zookeeper", True, ("zookeeper",))]
+    timer = threading.Timer(0.2, pushed.set_result, args=(None,))
+    timer.start()
+    molecule_all.run_scenarios(scenarios, 2, run_one, lambda result: None, images_ready=pushed)
+    timer.join()
+    assert started == ["zookeeper"]

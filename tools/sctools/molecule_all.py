@@ -13,8 +13,11 @@ applies the role docker (its instance runs a dockerd) also with
 For `test`, scenarios that import tests/molecule/docker_host.yml share one
 buildset registry for the run (sctools.buildset_registry): it is started
 before the first scenario and given the images all of them name in
-docker_host_images while the first scenarios create their instances, and
-stopped at the end, also after a failure or Ctrl-C.
+docker_host_images (built first when this checkout's are not: under `tox
+p` molecule starts beside the short environments, not after the images
+one) while the scenarios that need no images run; those that pull ours
+start once the push is done. The registry is stopped at the end, also
+after a failure or Ctrl-C.
 Other commands keep their instances, so they use the default registry
 that outlives the run.
 
@@ -37,10 +40,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from sctools import REPO_ROOT, buildset_registry, docker_cli
 from sctools.analysis.loader import DepsError
@@ -218,46 +222,79 @@ def interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def needs_images(scenario: Scenario) -> bool:
+    """Whether a scenario pulls our images from the run's buildset registry."""
+    return bool(scenario.registry_images)
+
+
 def run_scenarios(
     scenarios: list[Scenario],
     jobs: int,
     run_one: Callable[[Scenario], Result],
     on_result: Callable[[Result], None],
+    images_ready: Future[None] | None = None,
 ) -> list[Result]:
     """run_one for each scenario, `jobs` at a time, in order; results as they come.
+
+    A scenario that pulls our images starts only once images_ready is done
+    (the run's push, which builds them first: minutes on a cold machine):
+    until then a free slot takes the next scenario that needs no images,
+    instead of waiting in the scenario's prepare for the push. A push that
+    failed also opens the gate: those scenarios then fail on their own
+    `buildset_registry ensure`, naming the reason.
 
     An interrupt (Ctrl-C, or SIGTERM through `interrupt`) starts no other
     scenario: the running ones end (their molecule got the signal too) and
     clean up, then the interrupt goes on.
     """
     results: list[Result] = []
+    pending = list(scenarios)
+    running: dict[Future[Result], Scenario] = {}
+
+    def startable() -> Scenario | None:
+        gate_open = images_ready is None or images_ready.done()
+        return next((s for s in pending if gate_open or not needs_images(s)), None)
+
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        futures = [pool.submit(run_one, scenario) for scenario in scenarios]
-        for future in as_completed(futures):
-            result = future.result()
-            on_result(result)
-            results.append(result)
+        while pending or running:
+            while len(running) < jobs and (scenario := startable()) is not None:
+                pending.remove(scenario)
+                running[pool.submit(run_one, scenario)] = scenario
+            waiting_for: set[Future[Any]] = set(running)
+            if images_ready is not None and not images_ready.done():
+                waiting_for.add(images_ready)
+            done, _ = wait(waiting_for, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future in running:
+                    del running[future]
+                    result = future.result()
+                    on_result(result)
+                    results.append(result)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 
 @contextlib.contextmanager
-def run_registry(images: list[str] | None) -> Iterator[dict[str, str]]:
-    """The run's buildset registry, holding images; yields the scenarios' environment.
+def run_registry(
+    images: list[str] | None,
+) -> Iterator[tuple[dict[str, str], Future[None] | None]]:
+    """The run's buildset registry, holding images; yields the scenarios' environment
+    and the push's future.
 
-    Yields {} when no scenario needs a registry (images is None). The
-    registry answers before this yields; the push (about 90 s in CI, gzip
-    of every layer) goes on in the background beside the first scenarios.
-    A scenario that pulls waits for it in its own `buildset_registry
-    ensure` (docker_host.yml), which takes the same push lock and then
-    finds the images current. The registry is stopped afterwards, whatever
+    Yields ({}, None) when no scenario needs a registry (images is None).
+    The registry answers before this yields; the build of the images (when
+    the checkout's are not built yet: minutes on a cold machine) and their
+    push go on in the background beside the scenarios that need no images
+    (run_scenarios holds the others back until the future is done). A
+    scenario's own `buildset_registry ensure` (docker_host.yml) takes the
+    same push lock and then finds the images current. The registry is stopped afterwards, whatever
     happened; raises BuildsetRegistryError when it cannot be set up or the
     push failed (details in its log).
     """
     if images is None:
-        yield {}
+        yield {}, None
         return
     directory = buildset_registry.STATE_ROOT / f"run-{os.getpid()}"
     start = time.monotonic()
@@ -277,7 +314,7 @@ def run_registry(images: list[str] | None) -> Iterator[dict[str, str]]:
                 )
 
             pushed = pusher.submit(push)
-            yield {buildset_registry.ENV_DIR: str(directory)}
+            yield {buildset_registry.ENV_DIR: str(directory)}, pushed
             pushed.result()
         finally:
             pusher.shutdown(wait=True)
@@ -366,12 +403,13 @@ def main(argv: list[str] | None = None) -> int:
     # default registry, which outlives the run as the instances do.
     images = registry_images(scenarios) if args.command == "test" else None
     try:
-        with run_registry(images) as env:
+        with run_registry(images) as (env, pushed):
             results = run_scenarios(
                 scenarios,
                 args.jobs,
                 lambda scenario: run_role(scenario, args.command, env),
                 lambda result: report(result, args.tail),
+                images_ready=pushed,
             )
     except buildset_registry.BuildsetRegistryError as exc:
         raise ToolError(f"buildset registry: {exc} (log: {REGISTRY_LOG})") from exc
