@@ -31,6 +31,7 @@ CHECKERS = [
     (r"/etc/apt/apt\.conf\.d/.*", r"apt-config ", "apt stops working"),
     (r"/etc/chrony/.*\.conf", r"chronyd -p ", "time sync stops"),
     (r"/etc/exim4/.*\.conf\.conf", r"update-exim4\.conf .*--check", "exim stops delivering"),
+    (r"/etc/mysql/.*\.cnf", r"mariadbd --defaults-file=", "MariaDB does not start"),
     (r".*/zoo\.cfg", r"zookeeper-config-check ", "a member does not rejoin the ensemble"),
     (r".*/zuul\.conf", r"zuul-conf-check ", "every Zuul service fails to start"),
     (

@@ -7,7 +7,11 @@ instance: the guards are the same on both releases.
 import pytest
 from scenario import assert_nothing_changed, refusals_on, variable_of
 
-USER = {"name": "etherpad", "password": "converge-etherpad-password", "privileges": ["etherpad.*:ALL"]}
+USER = {
+    "name": "etherpad",
+    "password": "converge-etherpad-password",
+    "privileges": ["etherpad.*:ALL"],
+}
 GOOD = {
     "mariadb_databases": [{"name": "etherpad"}, {"name": "other_app"}],
     "mariadb_users": [USER],
