@@ -5,6 +5,7 @@ The real builds, push and pull are tested in tests/images (minutes).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 
@@ -24,8 +25,8 @@ def image_dir(tmp_path):
     return d
 
 
-def tag(d, version="1.2.3", base="sha256:aaa"):
-    return images.derive_tag(d, version, base)
+def tag(d, version="1.2.3", base="sha256:aaa", name="zuul"):
+    return images.derive_tag(d, name, version, base)
 
 
 # -- requirements-zuul.txt ---------------------------------------------------
@@ -88,6 +89,46 @@ def test_dockerfile_without_base_image_arg_is_an_error(tmp_path):
         images.base_image(dockerfile)
 
 
+# -- families ----------------------------------------------------------------
+
+
+def test_every_image_belongs_to_one_family_with_its_own_directory():
+    assert sorted(images.IMAGES) == sorted(images.BUILD_ORDER)
+    assert len(set(images.BUILD_ORDER)) == len(images.BUILD_ORDER)
+    for family in images.FAMILIES:
+        dockerfile = REPO_ROOT / "images" / family.name / "Dockerfile"
+        targets = stages(dockerfile.read_text())
+        for image in family.build_order:
+            assert image in targets, (family.name, image)
+        assert family.builder_target in targets
+
+
+def test_etherpad_version_is_the_dockerfile_arg_default():
+    dockerfile = REPO_ROOT / "images" / "etherpad" / "Dockerfile"
+    pins = re.findall(r"^ARG ETHERPAD_VERSION=(\S+)$", dockerfile.read_text(), re.M)
+    assert len(pins) == 1
+    family = images.FAMILY_OF["etherpad"]
+    assert images.family_version(family, dockerfile, REPO_ROOT / "nope.txt") == pins[0]
+
+
+def test_zuul_version_still_comes_from_the_requirements():
+    family = images.FAMILY_OF["zuul-web"]
+    dockerfile = REPO_ROOT / "images" / "zuul" / "Dockerfile"
+    expected = images.zuul_version(REPO_ROOT / "requirements-zuul.txt")
+    assert images.family_version(family, dockerfile, REPO_ROOT / "requirements-zuul.txt") == (
+        expected
+    )
+
+
+@pytest.mark.parametrize("line", ["", "ARG ETHERPAD_VERSION\n", "ARG ETHERPAD_VERSION=latest\n"])
+def test_etherpad_without_an_exact_version_default_is_an_error(tmp_path, line):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"ARG BASE_IMAGE=example/base:1\n{line}FROM ${{BASE_IMAGE}}\n")
+    with pytest.raises(ToolError, match="ETHERPAD_VERSION") as err:
+        images.family_version(images.FAMILY_OF["etherpad"], dockerfile, tmp_path / "r.txt")
+    assert err.value.code == Exit.USAGE
+
+
 def stages(dockerfile_text: str) -> dict[str, list[str]]:
     """Stage name -> its instructions (continuation lines joined)."""
     text = re.sub(r"\\\n", " ", dockerfile_text)
@@ -111,18 +152,51 @@ def test_each_service_has_a_target_running_it_in_the_foreground():
         assert cmds[-1] == f'CMD ["/opt/zuul/bin/zuul-{service}", "-f"]'
 
 
-def test_the_host_ca_bundle_stays_in_the_builder_stages():
-    found = stages((REPO_ROOT / "images" / "zuul" / "Dockerfile").read_text())
+@pytest.mark.parametrize("family", images.FAMILIES, ids=lambda f: f.name)
+def test_the_host_ca_bundle_stays_in_the_builder_stages(family):
+    found = stages((REPO_ROOT / "images" / family.name / "Dockerfile").read_text())
     assert [n for n, body in found.items() if any("host-ca.crt" in i for i in body)] == ["builder"]
     # Service images descend from the base, never from a builder stage.
     parents = {name: body[0].split()[1] for name, body in found.items()}
-    for service in images.SERVICES:
-        chain, name = [], f"zuul-{service}"
-        while name in parents:
-            chain.append(name)
-            name = parents[name]
-        assert "builder" not in chain and "ansible" not in chain, chain
-    assert found[images.BUILDER_TARGET][0].split()[1] == "builder"
+    builders = {"builder", family.builder_target}
+    for image in family.build_order:
+        chain = chain_of(parents, image)
+        assert not builders & set(chain), chain
+        # Copied from a builder stage: only what was built, never the bundle.
+        for stage in chain:
+            for instruction in found[stage]:
+                if instruction.startswith("COPY --from="):
+                    assert "host-ca" not in instruction and "npm" not in instruction
+
+
+def chain_of(parents: dict[str, str], name: str) -> list[str]:
+    """The stage and the stages it is built FROM, up to the base image."""
+    chain = []
+    while name in parents:
+        chain.append(name)
+        name = parents[name]
+    return chain
+
+
+def test_etherpad_runs_as_its_own_user_with_a_healthcheck_and_the_start_script():
+    found = stages((REPO_ROOT / "images" / "etherpad" / "Dockerfile").read_text())["etherpad"]
+    assert [i for i in found if i.startswith("USER")] == ["USER etherpad"]
+    assert any("--uid 10002" in i for i in found)
+    assert found[-1] == 'ENTRYPOINT ["/usr/local/bin/etherpad-start"]'
+    health = [i for i in found if i.startswith("HEALTHCHECK")]
+    assert len(health) == 1 and "healthcheck.js" in health[0]
+    assert "EXPOSE 9001" in found
+
+
+def test_etherpad_start_script_comes_after_npm_install():
+    """Changing etherpad-start or healthcheck.js must not re-run npm install."""
+    found = stages((REPO_ROOT / "images" / "etherpad" / "Dockerfile").read_text())
+    assert any("npm install" in i for i in found["builder"])
+    final = found["etherpad"]
+    copied = next(n for n, i in enumerate(final) if i.startswith("COPY --from=builder"))
+    for small in ("etherpad-start", "healthcheck.js"):
+        at = next(n for n, i in enumerate(final) if i.startswith("COPY") and small in i)
+        assert at > copied, small
 
 
 # -- tag derivation ----------------------------------------------------------
@@ -163,9 +237,23 @@ def test_tag_changes_with_the_zuul_pin_and_the_base_image(image_dir):
     assert len(tags) == 3
 
 
+def test_tag_differs_between_families_of_equal_inputs(image_dir):
+    assert tag(image_dir, name="zuul") != tag(image_dir, name="etherpad")
+
+
+def test_zuul_tag_is_the_one_of_before_families(image_dir):
+    """The Zuul digest keeps its old formula: adding families rebuilt nothing."""
+    digest = hashlib.sha256(b"zuul==1.2.3\nbase=sha256:aaa\n")
+    for rel in ("Dockerfile", "files/entry.sh"):
+        content = hashlib.sha256((image_dir / rel).read_bytes()).hexdigest()
+        digest.update(f"{rel}\0-\0{content}\n".encode())
+    assert tag(image_dir) == f"1.2.3-{digest.hexdigest()[:12]}"
+
+
 def test_image_names():
     assert images.image_ref("p", "zuul-web", "t") == "p/zuul-web:t"
-    assert images.builder_image("p/q", "t") == "p/q/zuul-builder:t"
+    assert images.builder_image("p/q", "zuul", "t") == "p/q/zuul-builder:t"
+    assert images.builder_image("p", "etherpad", "t") == "p/etherpad-builder:t"
 
 
 # -- argument and environment errors -----------------------------------------
@@ -232,6 +320,13 @@ def test_missing_registry_ca_file_exits_2_naming_it(tmp_path, capsys):
     argv = ["push", "--registry", "https://127.0.0.1:5443", "--ca-file", str(missing)]
     assert images.main(argv) == Exit.USAGE
     assert f"{missing}: --ca-file not found" in capsys.readouterr().err
+
+
+def test_build_takes_only_known_images(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        images.main(["build", "--image", "etherpad-frob"])
+    assert exit_.value.code == Exit.USAGE
+    assert "invalid choice: 'etherpad-frob'" in capsys.readouterr().err
 
 
 def test_push_takes_only_known_images(capsys):

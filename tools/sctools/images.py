@@ -1,38 +1,48 @@
-"""Build the Zuul service images from images/zuul and push them to a registry.
+"""Build our service images from images/<family> and push them to a registry.
 
-  build   builds <prefix>/<image>:<tag> for zuul-scheduler, zuul-web,
-          zuul-merger, zuul-executor (one pip install, shared by all four)
-          and zookeeper from images/zuul/Dockerfile (the image name is the
-          Dockerfile target), plus <prefix>/zuul-builder:<tag>, the
-          local-only build stage that keeps the build cache named (never
-          pushed). An image whose tag already exists is not rebuilt.
+Two families of images, each built from its own Dockerfile (the image name
+is the Dockerfile target) and sharing one tag:
+
+  zuul      images/zuul: zuul-scheduler, zuul-web, zuul-merger, zuul-executor
+            (one pip install, shared by all four) and zookeeper
+  etherpad  images/etherpad: etherpad
+
+  build   builds <prefix>/<image>:<tag> for every image (or those named with
+          --image), plus <prefix>/<family>-builder:<tag> for each family
+          built, the local-only build stage that keeps the build cache named
+          (never pushed). An image whose tag already exists is not rebuilt.
   push    pushes the images (all, or those named with --image) to a
           registry (e.g. a buildset registry) over its HTTP API: `docker
           save`, then sctools.registry, because dockerd refuses plain-HTTP
           registries other than loopback ones. The blobs of a pushed image
           are kept by image ID (sctools.image_cache): pushing it again, to
           this registry or another, skips `docker save` and gzip.
-  list    the tag the current inputs give, and which images exist locally.
+  list    the tag the current inputs give each family, and which images
+          exist locally.
 
-The tag is <zuul version>-<12 hex digits>: a hash of every file under
-images/zuul, the Zuul version pinned in requirements-zuul.txt (the one place
-it is pinned; the build passes it as ZUUL_VERSION) and the ID of the base
-image (BASE_IMAGE in the Dockerfile, made by tools/prepare-host.sh). Changed
-inputs give a new tag; unchanged inputs are never rebuilt.
+A family's tag is <version>-<12 hex digits>: a hash of every file under
+images/<family>, the family's version and the ID of the base image
+(BASE_IMAGE in its Dockerfile, made by tools/prepare-host.sh). Each version
+is written in one place: Zuul's is the pin in requirements-zuul.txt (shared
+with tox -e zuul; the build passes it as ZUUL_VERSION), Etherpad's the
+default of `ARG ETHERPAD_VERSION=` in images/etherpad/Dockerfile (read here
+for the tag, and passed back as the same build argument). Changed inputs
+give a new tag; unchanged inputs are never rebuilt.
 
-pip in the builder stage needs the host's CA bundle (a TLS-inspecting proxy
-sits between us and PyPI): the bundle (--ca-bundle) is copied into a
-temporary build context as host-ca.crt and only the builder stage copies it.
+pip and npm in the builder stages need the host's CA bundle (a
+TLS-inspecting proxy sits between us and PyPI and npm): the bundle
+(--ca-bundle) is copied into a temporary build context as host-ca.crt and
+only the builder stages copy it.
 
 Docker on our hosts is engine 20.10 with a CLI that has no buildx, so builds
 use the legacy builder (DOCKER_BUILDKIT=0) unless DOCKER_BUILDKIT is set in
-the environment; the Dockerfile works with both.
+the environment; the Dockerfiles work with both.
 
 Exit codes (sctools.cli, the table in README.md):
   0    success (including: nothing to build)
   1    a docker build, `docker save` or a push failed (the log's tail is shown)
   2    bad usage or unusable inputs (arguments, requirements-zuul.txt,
-       Dockerfile, CA bundle)
+       a Dockerfile, CA bundle)
   5    docker is unusable (CLI missing, daemon not answering) or an image is
        missing (the base image for build, a service image for push), or the
        registry does not answer at <registry>/v2/
@@ -62,13 +72,49 @@ from sctools.image_cache import ImageCache
 from sctools.registry import Image, Registry, RegistryError, archive_image, tls_context
 
 SERVICES = ("scheduler", "web", "merger", "executor")
+
+
+@dataclass(frozen=True)
+class Family:
+    """Images built from one Dockerfile, images/<name>/, under one tag."""
+
+    name: str
+    # Its images (Dockerfile targets) in build order: the first one's stages
+    # are every stage the others share, so `--no-cache` only needs to apply
+    # to the family's first build.
+    build_order: tuple[str, ...]
+    # The stage kept as <prefix>/<name>-builder:<tag> (build cache, local).
+    builder_target: str
+    # The build argument that carries the version.
+    version_arg: str
+    # True: the version is the `<name>==X` pin of --requirements; False: the
+    # default of `ARG <version_arg>=X` in the Dockerfile.
+    version_in_requirements: bool
+
+
+FAMILIES = (
+    # The executor is built first: its stages (builder, ansible, zuul) are
+    # every stage the other Zuul services share (zookeeper shares nothing
+    # but the base).
+    Family(
+        "zuul",
+        ("zuul-executor", "zuul-scheduler", "zuul-web", "zuul-merger", "zookeeper"),
+        builder_target="ansible",
+        version_arg="ZUUL_VERSION",
+        version_in_requirements=True,
+    ),
+    Family(
+        "etherpad",
+        ("etherpad",),
+        builder_target="builder",
+        version_arg="ETHERPAD_VERSION",
+        version_in_requirements=False,
+    ),
+)
+FAMILY_OF = {image: f for f in FAMILIES for image in f.build_order}
 # Every image, named as its Dockerfile target.
-IMAGES = (*(f"zuul-{s}" for s in SERVICES), "zookeeper")
-# The executor is built first: its stages (builder, ansible, zuul) are every
-# stage the other Zuul services share, so `--no-cache` only needs to apply
-# to this one build (zookeeper shares nothing but the base).
-BUILD_ORDER = ("zuul-executor", "zuul-scheduler", "zuul-web", "zuul-merger", "zookeeper")
-BUILDER_TARGET = "ansible"
+IMAGES = (*(f"zuul-{s}" for s in SERVICES), "zookeeper", "etherpad")
+BUILD_ORDER = tuple(image for f in FAMILIES for image in f.build_order)
 DEFAULT_PREFIX = "system-config"
 DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 INPUTS_LABEL = "system-config.inputs"
@@ -99,22 +145,39 @@ def zuul_version(requirements: Path) -> str:
     raise ToolError(f"{requirements}: no `zuul==X.Y.Z` line", Exit.USAGE)
 
 
-def base_image(dockerfile: Path) -> str:
-    """The default of `ARG BASE_IMAGE=...` in the Dockerfile."""
+def dockerfile_arg(dockerfile: Path, name: str) -> str:
+    """The default of `ARG <name>=...` in the Dockerfile."""
     try:
         text = dockerfile.read_text()
     except OSError as exc:
         raise ToolError(f"{dockerfile}: cannot read: {exc.strerror}", Exit.USAGE) from exc
-    match = re.search(r"^ARG\s+BASE_IMAGE=(\S+)\s*$", text, re.MULTILINE)
+    match = re.search(rf"^ARG\s+{re.escape(name)}=(\S+)\s*$", text, re.MULTILINE)
     if not match:
-        raise ToolError(f"{dockerfile}: no `ARG BASE_IMAGE=<image>` line", Exit.USAGE)
+        raise ToolError(f"{dockerfile}: no `ARG {name}=<value>` line", Exit.USAGE)
     return match.group(1)
 
 
-def inputs_digest(image_dir: Path, version: str, base_id: str) -> str:
-    """sha256 over the build inputs: files (path, mode, content), Zuul version, base ID."""
+def base_image(dockerfile: Path) -> str:
+    """The default of `ARG BASE_IMAGE=...` in the Dockerfile."""
+    return dockerfile_arg(dockerfile, "BASE_IMAGE")
+
+
+def family_version(family: Family, dockerfile: Path, requirements: Path) -> str:
+    """The family's version, from the one place it is written."""
+    if family.version_in_requirements:
+        return zuul_version(requirements)
+    version = dockerfile_arg(dockerfile, family.version_arg)
+    if not re.fullmatch(r"[0-9][A-Za-z0-9.+-]*", version):
+        raise ToolError(
+            f"{dockerfile}: `ARG {family.version_arg}={version}` is not a version", Exit.USAGE
+        )
+    return version
+
+
+def inputs_digest(image_dir: Path, name: str, version: str, base_id: str) -> str:
+    """sha256 over the build inputs: files (path, mode, content), version, base ID."""
     digest = hashlib.sha256()
-    digest.update(f"zuul=={version}\nbase={base_id}\n".encode())
+    digest.update(f"{name}=={version}\nbase={base_id}\n".encode())
     for path in sorted(p for p in image_dir.rglob("*") if p.is_file()):
         rel = path.relative_to(image_dir).as_posix()
         executable = "x" if os.access(path, os.X_OK) else "-"
@@ -123,16 +186,16 @@ def inputs_digest(image_dir: Path, version: str, base_id: str) -> str:
     return digest.hexdigest()
 
 
-def derive_tag(image_dir: Path, version: str, base_id: str) -> str:
-    return f"{version}-{inputs_digest(image_dir, version, base_id)[:12]}"
+def derive_tag(image_dir: Path, name: str, version: str, base_id: str) -> str:
+    return f"{version}-{inputs_digest(image_dir, name, version, base_id)[:12]}"
 
 
 def image_ref(prefix: str, name: str, tag: str) -> str:
     return f"{prefix}/{name}:{tag}"
 
 
-def builder_image(prefix: str, tag: str) -> str:
-    return f"{prefix}/zuul-builder:{tag}"
+def builder_image(prefix: str, family: str, tag: str) -> str:
+    return f"{prefix}/{family}-builder:{tag}"
 
 
 def check_tag(tag: str) -> str:
@@ -178,6 +241,9 @@ def log(message: str) -> None:
 
 @dataclass
 class Plan:
+    """One family's build: where, what version, on which base, under which tag."""
+
+    family: Family
     image_dir: Path
     version: str
     base: str
@@ -185,23 +251,40 @@ class Plan:
     digest: str
     prefix: str
 
+    def ref(self, image: str) -> str:
+        return image_ref(self.prefix, image, self.tag)
 
-def plan(args: argparse.Namespace, need_base: bool) -> Plan:
-    image_dir: Path = args.image_dir
-    dockerfile = image_dir / "Dockerfile"
-    version = zuul_version(args.requirements)
-    base = base_image(dockerfile)
+    def builder(self) -> str:
+        return builder_image(self.prefix, self.family.name, self.tag)
+
+
+def plan(args: argparse.Namespace, need_base: bool) -> list[Plan]:
+    """Every family's plan (inputs read first, then docker asked for the bases)."""
+    inputs = []
+    for family in FAMILIES:
+        image_dir: Path = args.images_root / family.name
+        dockerfile = image_dir / "Dockerfile"
+        version = family_version(family, dockerfile, args.requirements)
+        inputs.append((family, image_dir, dockerfile, version, base_image(dockerfile)))
     docker_cli.ensure_daemon()
-    base_info = inspect(base)
-    if base_info is None and (need_base or args.tag is None):
-        raise ToolError(
-            f"base image {base} not found (named in {dockerfile}); tools/prepare-host.sh builds it",
-            Exit.UNAVAILABLE,
-        )
-    base_id = base_info["Id"] if base_info else "unknown"
-    digest = inputs_digest(image_dir, version, base_id)
-    tag = args.tag or f"{version}-{digest[:12]}"
-    return Plan(image_dir, version, base, tag, digest, args.prefix)
+    plans = []
+    for family, image_dir, dockerfile, version, base in inputs:
+        base_info = inspect(base)
+        if base_info is None and (need_base or args.tag is None):
+            raise ToolError(
+                f"base image {base} not found (named in {dockerfile}); "
+                "tools/prepare-host.sh builds it",
+                Exit.UNAVAILABLE,
+            )
+        base_id = base_info["Id"] if base_info else "unknown"
+        digest = inputs_digest(image_dir, family.name, version, base_id)
+        tag = args.tag or f"{version}-{digest[:12]}"
+        plans.append(Plan(family, image_dir, version, base, tag, digest, args.prefix))
+    return plans
+
+
+def plan_of(plans: list[Plan], image: str) -> Plan:
+    return next(p for p in plans if p.family is FAMILY_OF[image])
 
 
 def build_one(
@@ -219,7 +302,7 @@ def build_one(
         "--tag",
         image,
         "--build-arg",
-        f"ZUUL_VERSION={p.version}",
+        f"{p.family.version_arg}={p.version}",
         "--label",
         f"{INPUTS_LABEL}={p.digest}",
     ]
@@ -248,40 +331,52 @@ def build_one(
     return seconds
 
 
+def describe(p: Plan) -> str:
+    return f"{p.family.name} {p.version} on {p.base}: tag {p.tag}"
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     ca_bundle: Path = args.ca_bundle
     if not ca_bundle.is_file():
         raise ToolError(
-            f"{ca_bundle}: CA bundle not found (pip in the builder stage needs it; "
+            f"{ca_bundle}: CA bundle not found (pip and npm in the builder stages need it; "
             "--ca-bundle names another)",
             Exit.USAGE,
         )
-    p = plan(args, need_base=True)
+    plans = plan(args, need_base=True)
+    wanted = set(args.image or IMAGES)
     fresh = args.force or args.no_cache
-    todo = [n for n in BUILD_ORDER if fresh or inspect(image_ref(p.prefix, n, p.tag)) is None]
-    log(f"zuul {p.version} on {p.base}: tag {p.tag}")
-    for name in IMAGES:
-        if name not in todo:
-            log(f"  exists  {image_ref(p.prefix, name, p.tag)} (not rebuilt)")
-    if not todo:
-        return Exit.OK
-    targets = [(n, image_ref(p.prefix, n, p.tag)) for n in todo]
-    # Names the builder stages, so that the build cache survives
-    # `docker image prune` and can be removed by name.
-    targets.append((BUILDER_TARGET, builder_image(p.prefix, p.tag)))
     total = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="sctools-images-") as tmp:
-        context = Path(tmp) / "context"
-        shutil.copytree(p.image_dir, context)
-        shutil.copyfile(ca_bundle, context / "host-ca.crt")
-        for index, (target, image) in enumerate(targets):
-            log(f"  build   {image} ...")
-            seconds = build_one(
-                p, target, image, context, args.log_dir, no_cache=args.no_cache and index == 0
-            )
-            size = (inspect(image) or {}).get("Size", 0)
-            log(f"  built   {image}: {human_size(size)} in {seconds:.1f} s")
-    log(f"built {len(targets)} images in {time.monotonic() - total:.1f} s (logs: {args.log_dir})")
+    built = 0
+    for p in plans:
+        names = [n for n in p.family.build_order if n in wanted]
+        if not names:
+            continue
+        todo = [n for n in names if fresh or inspect(p.ref(n)) is None]
+        log(describe(p))
+        for name in names:
+            if name not in todo:
+                log(f"  exists  {p.ref(name)} (not rebuilt)")
+        if not todo:
+            continue
+        targets = [(n, p.ref(n)) for n in todo]
+        # Names the builder stages, so that the build cache survives
+        # `docker image prune` and can be removed by name.
+        targets.append((p.family.builder_target, p.builder()))
+        with tempfile.TemporaryDirectory(prefix="sctools-images-") as tmp:
+            context = Path(tmp) / "context"
+            shutil.copytree(p.image_dir, context)
+            shutil.copyfile(ca_bundle, context / "host-ca.crt")
+            for index, (target, image) in enumerate(targets):
+                log(f"  build   {image} ...")
+                seconds = build_one(
+                    p, target, image, context, args.log_dir, no_cache=args.no_cache and index == 0
+                )
+                size = (inspect(image) or {}).get("Size", 0)
+                log(f"  built   {image}: {human_size(size)} in {seconds:.1f} s")
+        built += len(targets)
+    if built:
+        log(f"built {built} images in {time.monotonic() - total:.1f} s (logs: {args.log_dir})")
     return Exit.OK
 
 
@@ -309,9 +404,9 @@ def push_images(args: argparse.Namespace) -> int:
     """Push the images the registry lacks (`push`'s work); how many were sent."""
     if args.ca_file and not Path(args.ca_file).is_file():
         raise ToolError(f"{args.ca_file}: --ca-file not found", Exit.USAGE)
-    p = plan(args, need_base=False)
+    plans = plan(args, need_base=False)
     names = args.image or list(IMAGES)
-    images = [image_ref(p.prefix, n, p.tag) for n in names]
+    images = [plan_of(plans, n).ref(n) for n in names]
     missing = [image for image in images if inspect(image) is None]
     if missing:
         raise ToolError(
@@ -321,14 +416,16 @@ def push_images(args: argparse.Namespace) -> int:
             Exit.UNAVAILABLE,
         )
     check_registry_answers(args.registry, args.ca_file)
-    tags = [p.tag, *[t for t in args.also_tag if t != p.tag]]
-    log(f"pushing to {args.registry}: tags {', '.join(tags)}")
+    extra = [t for t in args.also_tag if t not in {p.tag for p in plans}]
+    log(f"pushing to {args.registry}: each family's tag{''.join(f', {t}' for t in extra)}")
     total = time.monotonic()
     pushed = 0
     cache = ImageCache(args.cache_dir) if args.cache_dir else None
     with tempfile.TemporaryDirectory(prefix="sctools-images-", dir=args.tmp_dir) as tmp:
         for name, image in zip(names, images, strict=True):
             start = time.monotonic()
+            p = plan_of(plans, name)
+            tags = [p.tag, *[t for t in args.also_tag if t != p.tag]]
             registry = Registry(args.registry, f"{p.prefix}/{name}", args.ca_file)
             # The config blob's digest is the image ID: equal under every tag
             # means the registry has this very image, so nothing is sent.
@@ -384,31 +481,39 @@ def store(cache: ImageCache, image_id: str, image: Image) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    p = plan(args, need_base=False)
+    plans = plan(args, need_base=False)
     rows = []
-    for name, image in [
-        *[(n, image_ref(p.prefix, n, p.tag)) for n in IMAGES],
-        ("builder (local only)", builder_image(p.prefix, p.tag)),
-    ]:
-        info = inspect(image)
-        rows.append(
-            {
-                "name": name,
-                "image": image,
-                "present": info is not None,
-                "size": info["Size"] if info else None,
-                "created": info["Created"][:19] if info else None,
-            }
-        )
+    for p in plans:
+        entries = [(n, p.ref(n)) for n in IMAGES if FAMILY_OF[n] is p.family]
+        entries.append((f"{p.family.name} builder (local only)", p.builder()))
+        for name, image in entries:
+            info = inspect(image)
+            rows.append(
+                {
+                    "name": name,
+                    "family": p.family.name,
+                    "image": image,
+                    "tag": p.tag,
+                    "present": info is not None,
+                    "size": info["Size"] if info else None,
+                    "created": info["Created"][:19] if info else None,
+                }
+            )
     if args.json:
-        json.dump({"zuul_version": p.version, "tag": p.tag, "images": rows}, sys.stdout, indent=2)
+        families = {
+            p.family.name: {"version": p.version, "tag": p.tag, "base": p.base} for p in plans
+        }
+        json.dump({"families": families, "images": rows}, sys.stdout, indent=2)
         print()
         return Exit.OK
-    log(f"zuul {p.version} on {p.base}: tag {p.tag}")
-    for row in rows:
-        size, created = row["size"], row["created"]
-        state = f"{human_size(int(size or 0))}, {created}" if row["present"] else "not built"
-        log(f"  {row['image']:<60} {state}")
+    for p in plans:
+        log(describe(p))
+        for row in rows:
+            if row["family"] != p.family.name:
+                continue
+            size, created = row["size"], row["created"]
+            state = f"{human_size(int(size or 0))}, {created}" if row["present"] else "not built"
+            log(f"  {row['image']:<60} {state}")
     return Exit.OK
 
 
@@ -435,10 +540,11 @@ def parser() -> argparse.ArgumentParser:
         help="image tag (default: derived from the inputs, see above)",
     )
     common.add_argument(
-        "--image-dir",
+        "--images-root",
         type=Path,
-        default=REPO_ROOT / "images" / "zuul",
-        help="directory holding the Dockerfile (default images/zuul)",
+        default=REPO_ROOT / "images",
+        help="directory holding one directory (with its Dockerfile) per family: "
+        f"{', '.join(f.name for f in FAMILIES)} (default images)",
     )
     common.add_argument(
         "--requirements",
@@ -450,10 +556,18 @@ def parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", parents=[common], help="build the images that do not exist")
     build.add_argument(
+        "--image",
+        action="append",
+        choices=IMAGES,
+        metavar="IMAGE",
+        help=f"build only this image (repeatable; default all: {', '.join(IMAGES)})",
+    )
+    build.add_argument(
         "--ca-bundle",
         type=Path,
         default=Path(os.environ.get("PIP_CERT") or DEFAULT_CA_BUNDLE),
-        help=f"CA bundle pip uses in the builder stage (default $PIP_CERT or {DEFAULT_CA_BUNDLE})",
+        help="CA bundle pip and npm use in the builder stages "
+        f"(default $PIP_CERT or {DEFAULT_CA_BUNDLE})",
     )
     build.add_argument(
         "--force", action="store_true", help="build even when the tag exists (cache allowed)"
