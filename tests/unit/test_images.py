@@ -334,3 +334,45 @@ def test_push_takes_only_known_images(capsys):
         images.main(["push", "--registry", "http://127.0.0.1:5000", "--image", "zuul-frob"])
     assert exit_.value.code == Exit.USAGE
     assert "invalid choice: 'zuul-frob'" in capsys.readouterr().err
+
+
+# -- .dockerignore: files that are no build input -----------------------------
+
+
+def test_files_named_in_dockerignore_do_not_change_the_tag(image_dir):
+    (image_dir / ".dockerignore").write_text("# not inputs\nREADME.md\ndocs/\n")
+    first = tag(image_dir)
+    (image_dir / "README.md").write_text("figures\n")
+    (image_dir / "docs").mkdir()
+    (image_dir / "docs" / "notes.txt").write_text("x\n")
+    assert tag(image_dir) == first
+    (image_dir / "files" / "README.md").write_text("not top-level: an input\n")
+    assert tag(image_dir) != first
+
+
+def test_dockerignore_itself_and_globs(image_dir):
+    first = tag(image_dir)
+    (image_dir / ".dockerignore").write_text("*.sh\n")
+    with_ignore = tag(image_dir)
+    assert with_ignore != first
+    (image_dir / "verify.sh").write_text("#!/bin/sh\n")
+    assert tag(image_dir) == with_ignore
+    assert [p.name for p in images.build_inputs(image_dir)] == [
+        ".dockerignore",
+        "Dockerfile",
+        "entry.sh",
+    ]
+
+
+@pytest.mark.parametrize("line", ["!keep.txt", "**/*.md"])
+def test_unsupported_dockerignore_patterns_are_refused(image_dir, line):
+    (image_dir / ".dockerignore").write_text(f"README.md\n{line}\n")
+    with pytest.raises(ToolError, match=r"\.dockerignore:2") as err:
+        tag(image_dir)
+    assert err.value.code == Exit.USAGE
+
+
+def test_etherpad_readme_and_verify_script_are_no_build_inputs():
+    inputs = {p.name for p in images.build_inputs(REPO_ROOT / "images" / "etherpad")}
+    assert {"Dockerfile", "etherpad-start", "healthcheck.js"} <= inputs
+    assert not {"README.md", "verify.sh"} & inputs

@@ -21,7 +21,8 @@ is the Dockerfile target) and sharing one tag:
           exist locally.
 
 A family's tag is <version>-<12 hex digits>: a hash of every file under
-images/<family>, the family's version and the ID of the base image
+images/<family> that goes into the build context (all but those its
+.dockerignore names, e.g. a README), the family's version and the ID of the base image
 (BASE_IMAGE in its Dockerfile, made by tools/prepare-host.sh). Each version
 is written in one place: Zuul's is the pin in requirements-zuul.txt (shared
 with tox -e zuul; the build passes it as ZUUL_VERSION), Etherpad's the
@@ -52,6 +53,7 @@ Exit codes (sctools.cli, the table in README.md):
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import json
 import os
@@ -174,11 +176,56 @@ def family_version(family: Family, dockerfile: Path, requirements: Path) -> str:
     return version
 
 
+def ignore_patterns(image_dir: Path) -> list[str]:
+    """The patterns of image_dir/.dockerignore (none when it has none)."""
+    ignore = image_dir / ".dockerignore"
+    if not ignore.is_file():
+        return []
+    patterns = []
+    for number, raw in enumerate(ignore.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("!") or "**" in line:
+            raise ToolError(
+                f"{ignore}:{number}: only plain paths and * ? [] globs are supported, "
+                f"found {line!r}",
+                Exit.USAGE,
+            )
+        patterns.append(line.strip("/"))
+    return patterns
+
+
+def build_inputs(image_dir: Path) -> list[Path]:
+    """The files docker sends as build context: all under image_dir but .dockerignore's.
+
+    A pattern matches a path from the directory's top (as docker's do), and
+    a matched directory leaves out everything under it. Files left out
+    (README.md, a test script) can change without changing the tag.
+    """
+    patterns = ignore_patterns(image_dir)
+
+    def ignored(rel: str) -> bool:
+        parts = rel.split("/")
+        prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+        return any(
+            fnmatch.fnmatchcase(prefix, pattern) and prefix.count("/") == pattern.count("/")
+            for prefix in prefixes
+            for pattern in patterns
+        )
+
+    return sorted(
+        p
+        for p in image_dir.rglob("*")
+        if p.is_file() and not ignored(p.relative_to(image_dir).as_posix())
+    )
+
+
 def inputs_digest(image_dir: Path, name: str, version: str, base_id: str) -> str:
     """sha256 over the build inputs: files (path, mode, content), version, base ID."""
     digest = hashlib.sha256()
     digest.update(f"{name}=={version}\nbase={base_id}\n".encode())
-    for path in sorted(p for p in image_dir.rglob("*") if p.is_file()):
+    for path in build_inputs(image_dir):
         rel = path.relative_to(image_dir).as_posix()
         executable = "x" if os.access(path, os.X_OK) else "-"
         content = hashlib.sha256(path.read_bytes()).hexdigest()
