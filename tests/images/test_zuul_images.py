@@ -1,7 +1,9 @@
-"""The Zuul images, end to end: built by the tool, pushed to a real registry,
-pulled back by dockerd and run.
+"""Our images (Zuul's and Etherpad's), end to end: built by the tool, pushed
+to a real registry, pulled back by dockerd and run. (Etherpad against a
+real database: images/etherpad/verify.sh.)
 
-Slow: a cold build takes about 6 minutes, the push about 2. The images are
+Slow: a cold build takes about 6 minutes for Zuul's and 2 for Etherpad's,
+the push about 2. The images are
 built under a prefix of their own (sc-images-test/...), so this test never
 removes the images `python -m sctools.images build` makes: it makes those
 first (a no-op when they exist), which the molecule scenarios and the local
@@ -29,6 +31,7 @@ from sctools import REPO_ROOT, images, registry
 PREFIX = "sc-images-test"
 SERVICES = images.SERVICES
 ZUUL_USER_UID = "10001"
+ETHERPAD_USER_UID = "10002"
 
 
 def docker_answers() -> bool:
@@ -89,7 +92,7 @@ def built():
         print(proc.stdout, f"build took {time.monotonic() - start:.1f} s", sep="\n")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         after = json.loads(tool("list", "--json").stdout)
-        assert after["tag"] == before["tag"]
+        assert after["families"] == before["families"]
         yield after
     finally:
         if not os.environ.get("SC_IMAGES_TEST_KEEP"):
@@ -117,8 +120,10 @@ def pushed(built, registry_url):
 def pulled(built, registry_url, pushed):
     """service -> image reference pulled from the registry; untagged afterwards."""
     host = registry_url.removeprefix("http://")
-    refs = {s: f"{host}/{PREFIX}/zuul-{s}:{built['tag']}" for s in SERVICES}
-    refs["zookeeper"] = f"{host}/{PREFIX}/zookeeper:{built['tag']}"
+    zuul_tag = built["families"]["zuul"]["tag"]
+    refs = {s: f"{host}/{PREFIX}/zuul-{s}:{zuul_tag}" for s in SERVICES}
+    refs["zookeeper"] = f"{host}/{PREFIX}/zookeeper:{zuul_tag}"
+    refs["etherpad"] = f"{host}/{PREFIX}/etherpad:{built['families']['etherpad']['tag']}"
     extra = [f"{host}/{PREFIX}/zuul-scheduler:latest"]
     try:
         for ref in [*refs.values(), *extra]:
@@ -138,14 +143,15 @@ def run(image: str, *command: str, name_suffix: str) -> subprocess.CompletedProc
 
 
 def test_push_reports_every_image(pushed, built):
-    for name in images.IMAGES:
-        assert f"pushed  {PREFIX}/{name}:{built['tag']}" in pushed
+    for row in built["images"]:
+        if row["name"] in images.IMAGES:
+            assert f"pushed  {row['image']}" in pushed
 
 
 def test_pulled_images_are_the_built_ones(pulled, built):
+    local = {row["name"]: row["image"] for row in built["images"]}
     for name, ref in pulled.items():
-        local = name if name == "zookeeper" else f"zuul-{name}"
-        assert image_id(ref) == image_id(f"{PREFIX}/{local}:{built['tag']}")
+        assert image_id(ref) == image_id(local[name if name in images.IMAGES else f"zuul-{name}"])
 
 
 def test_zookeeper_image_runs_zookeeper_as_its_own_user(pulled):
@@ -171,7 +177,7 @@ def test_latest_tag_was_pushed_too(pulled, built):
 def test_each_image_runs_its_zuul_service(pulled, built, service):
     proc = run(pulled[service], f"zuul-{service}", "--version", name_suffix=service)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"Zuul version: {built['zuul_version']}"
+    assert proc.stdout.strip() == f"Zuul version: {built['families']['zuul']['version']}"
     proc = run(pulled[service], f"zuul-{service}", "--help", name_suffix=service)
     assert proc.returncode == 0, proc.stderr
     assert f"usage: zuul-{service}" in proc.stdout
@@ -218,6 +224,44 @@ def test_no_build_time_ca_or_pip_settings_in_service_images(pulled, service):
         name_suffix=service,
     )
     assert proc.stdout.strip() == "0", proc.stdout + proc.stderr
+
+
+def test_etherpad_refuses_to_start_without_its_files(pulled):
+    proc = run(pulled["etherpad"], name_suffix="etherpad")
+    assert proc.returncode == 1
+    assert "/etc/etherpad/settings.json is missing" in proc.stderr
+
+
+def test_etherpad_user_node_and_no_build_leftovers(pulled, built):
+    # As root, to see into /root; the image's user is checked below.
+    script = (
+        "id -u etherpad; node --version; "
+        "for p in /usr/local/share/etherpad-build /root/.npm /var/lib/etherpad/.npm "
+        "/tmp/npm-cache; do test ! -e $p || echo left:$p; done; "
+        "command -v npm || echo no-npm; env | grep -ci npm_config; "
+        "node -p 'require(\"/opt/etherpad/src/package.json\").version'"
+    )
+    proc = docker(
+        "run", "--rm", "--user", "0", "--entrypoint", "sh",
+        "--name", f"sc-images-test-etherpad-{os.getpid()}", pulled["etherpad"], "-c", script,
+    )  # fmt: skip
+    assert proc.stdout.split() == [
+        ETHERPAD_USER_UID,
+        proc.stdout.split()[1],
+        "no-npm",
+        "0",
+        built["families"]["etherpad"]["version"],
+    ]
+    assert proc.stdout.split()[1].startswith("v20.")
+
+
+def test_etherpad_has_a_healthcheck(pulled):
+    config = json.loads(
+        docker("image", "inspect", "--format", "{{json .Config}}", pulled["etherpad"]).stdout
+    )
+    assert config["Healthcheck"]["Test"][-1] == "/usr/local/lib/etherpad/healthcheck.js"
+    assert config["User"] == "etherpad"
+    assert "9001/tcp" in config["ExposedPorts"]
 
 
 def test_a_second_build_rebuilds_nothing(built):

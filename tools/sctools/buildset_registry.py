@@ -21,7 +21,9 @@ Commands:
                             build the images named unless they exist and
                             push them unless the registry has them; prints
                             one JSON object: registry (HOST:PORT), ca_file,
-                            image_prefix, image_tag, started, pushed
+                            image_prefix, image_tag (the Zuul images'),
+                            image_tags (image -> tag, every image),
+                            started, pushed
   stop                      stop the registry and remove its data (and the
                             network, when no other registry uses it)
 
@@ -303,10 +305,11 @@ def stop(directory: Path) -> bool:
 # -- images ------------------------------------------------------------------
 
 
-def image_tag() -> str:
-    """The tag of this checkout's images (see sctools.images)."""
+def image_tags() -> dict[str, str]:
+    """image name -> the tag of this checkout's build of it (see sctools.images)."""
     args = images.parser().parse_args(["list"])
-    return images.plan(args, need_base=False).tag
+    plans = images.plan(args, need_base=False)
+    return {name: images.plan_of(plans, name).tag for name in images.IMAGES}
 
 
 def push(found: Running, names: list[str], out: TextIO) -> int:
@@ -319,7 +322,7 @@ def push(found: Running, names: list[str], out: TextIO) -> int:
         return 0
     with locked(found.directory / "push.lock"):
         commands = [
-            ["build"],
+            ["build", *(f"--image={name}" for name in names)],
             ["push", "--registry", found.url, "--ca-file", str(found.ca_file),
              *(f"--image={name}" for name in names)],
         ]  # fmt: skip
@@ -341,11 +344,15 @@ def push(found: Running, names: list[str], out: TextIO) -> int:
 
 def coordinates(found: Running) -> dict:
     """What an instance needs to pull from the registry."""
+    tags = image_tags()
     return {
         "registry": found.address,
         "ca_file": str(found.ca_file),
         "image_prefix": f"{found.address}/{images.DEFAULT_PREFIX}",
-        "image_tag": image_tag(),
+        # The Zuul images' tag (zuul-*, zookeeper), as before there were
+        # other families; image_tags has every image's.
+        "image_tag": tags["zuul-scheduler"],
+        "image_tags": tags,
     }
 
 

@@ -9,8 +9,9 @@ is the Dockerfile target) and sharing one tag:
 
   build   builds <prefix>/<image>:<tag> for every image (or those named with
           --image), plus <prefix>/<family>-builder:<tag> for each family
-          built, the local-only build stage that keeps the build cache named
-          (never pushed). An image whose tag already exists is not rebuilt.
+          built whole, the local-only build stage that keeps the build cache
+          named (never pushed). An image whose tag already exists is not
+          rebuilt.
   push    pushes the images (all, or those named with --image) to a
           registry (e.g. a buildset registry) over its HTTP API: `docker
           save`, then sctools.registry, because dockerd refuses plain-HTTP
@@ -408,8 +409,11 @@ def cmd_build(args: argparse.Namespace) -> int:
             continue
         targets = [(n, p.ref(n)) for n in todo]
         # Names the builder stages, so that the build cache survives
-        # `docker image prune` and can be removed by name.
-        targets.append((p.family.builder_target, p.builder()))
+        # `docker image prune` and can be removed by name. Not when only
+        # some of the family's images are asked for: zookeeper alone must
+        # not build Zuul's builder stages.
+        if len(names) == len(p.family.build_order):
+            targets.append((p.family.builder_target, p.builder()))
         with tempfile.TemporaryDirectory(prefix="sctools-images-") as tmp:
             context = Path(tmp) / "context"
             shutil.copytree(p.image_dir, context)
