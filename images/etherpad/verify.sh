@@ -8,8 +8,9 @@
 #     Etherpad logs "Fatal MySQL error:" and the container exits 1, once;
 #   - with the right files the container becomes healthy, the HTTP API
 #     answers (/api's version, createPad then getText returns the text,
-#     a wrong API key is refused), routes match case-insensitively, and
-#     health checks do not add a session row each;
+#     a wrong API key is refused), routes match case-insensitively, there
+#     is no admin (no "users"), and health checks do not add a session row
+#     each;
 #   - MariaDB shut down under a running Etherpad: at its next query
 #     Etherpad logs "Fatal MySQL error:" and exits 1 (the image does not
 #     restart it); MariaDB back and the container started again: healthy.
@@ -264,6 +265,8 @@ if os.environ["OLD_PAD"]:
     check(f"{old} kept its text", got is not None and got.startswith(text), body)
 status, _ = get(f"/P/{pad}")
 check("routes are case-insensitive (/P/<pad> answers 200)", status == 200, status)
+statuses = [get(path)[0] for path in ("/admin", "/ADMIN", "/admin/settings")]
+check("no admin: /admin, /ADMIN, /admin/settings answer 401", statuses == [401] * 3, statuses)
 PY
 }
 out=$(api_check) || { echo "$out"; fail "API checks"; }
