@@ -23,8 +23,9 @@ is the Dockerfile target) and sharing one tag:
 
 A family's tag is <version>-<12 hex digits>: a hash of every file under
 images/<family> that goes into the build context (all but those its
-.dockerignore names, e.g. a README), the family's version and the ID of the base image
-(BASE_IMAGE in its Dockerfile, made by tools/prepare-host.sh). Each version
+.dockerignore names, e.g. a README), the family's version and the ID of
+the base image (BASE_IMAGE in its Dockerfile, made by
+tools/prepare-host.sh). Each version
 is written in one place: Zuul's is the pin in requirements-zuul.txt (shared
 with tox -e zuul; the build passes it as ZUUL_VERSION), Etherpad's the
 default of `ARG ETHERPAD_VERSION=` in images/etherpad/Dockerfile (read here
@@ -90,8 +91,9 @@ class Family:
     builder_target: str
     # The build argument that carries the version.
     version_arg: str
-    # True: the version is the `<name>==X` pin of --requirements; False: the
-    # default of `ARG <version_arg>=X` in the Dockerfile.
+    # True: the version is the `zuul==X` pin of --requirements (Zuul's, which
+    # tox -e zuul shares); False: the default of `ARG <version_arg>=X` in the
+    # Dockerfile.
     version_in_requirements: bool
 
 
@@ -170,7 +172,7 @@ def family_version(family: Family, dockerfile: Path, requirements: Path) -> str:
     if family.version_in_requirements:
         return zuul_version(requirements)
     version = dockerfile_arg(dockerfile, family.version_arg)
-    if not re.fullmatch(r"[0-9][A-Za-z0-9.+-]*", version):
+    if not re.fullmatch(r"[0-9][A-Za-z0-9._-]*", version):  # a tag's first part
         raise ToolError(
             f"{dockerfile}: `ARG {family.version_arg}={version}` is not a version", Exit.USAGE
         )
