@@ -13,7 +13,8 @@
 #     each;
 #   - MariaDB shut down under a running Etherpad: at its next query
 #     Etherpad logs "Fatal MySQL error:" and exits 1 (the image does not
-#     restart it); MariaDB back and the container started again: healthy.
+#     restart it); MariaDB back and the container started again: healthy;
+#   - docker stop: Etherpad gets SIGTERM and exits 0.
 #
 # Usage: images/etherpad/verify.sh [IMAGE]
 #   IMAGE defaults to this checkout's etherpad image (`python -m
@@ -309,5 +310,14 @@ wait_until 300 "$pad healthy again" is_health "$pad" healthy
 out=$(api_check "$first_pad") || { echo "$out"; fail "API checks after the restart"; }
 grep -q "^ok: $first_pad kept its text" <<<"$out" || fail "$first_pad not read back: $out"
 ok "MariaDB back, $pad started again: healthy, API answers, $first_pad kept its text"
+
+# -- docker stop: SIGTERM, a clean exit ---------------------------------------
+
+stop_started=$SECONDS
+docker stop --time 30 "$pad" >/dev/null
+rc=$(exit_code "$pad")
+[ "$rc" = 0 ] || fail "$pad: exit code $rc after docker stop, expected 0"
+docker logs "$pad" 2>&1 | grep -q "Received SIGTERM signal" || fail "$pad: SIGTERM not logged"
+ok "docker stop: SIGTERM logged, exit 0 after $((SECONDS - stop_started)) s"
 
 say "all $checks checks passed in $((SECONDS - started)) s"
