@@ -176,7 +176,7 @@ def test_a_wrong_database_password_fails_the_play_naming_the_database(host, orig
     rc, output = converge_result(
         host,
         {"etherpad_db_password": "wrong-password-1", "etherpad_test_db_password": "fake-db-password-1",
-         "etherpad_wait_timeout": 240},
+         "etherpad_restart_attempts": 4, "etherpad_wait_timeout": 240},
     )  # fmt: skip
     assert rc != 0
     assert "cannot use its database 'etherpad' on 127.0.0.1:3306 as user 'etherpad'" in output

@@ -37,6 +37,7 @@ BAD = {
     "api key with a newline": {"etherpad_api_key": "a-good-api-key-0123456789\nmore"},
     "title with a newline": {"etherpad_title": "Pads\n</title>"},
     "wait timeout 0": {"etherpad_wait_timeout": 0},
+    "restart attempts 0": {"etherpad_restart_attempts": 0},
 }
 OVERRIDES = {
     "db port equal to etherpad's": "etherpad_db_port",
