@@ -55,7 +55,8 @@ def test_a_pad_written_through_the_api_reads_back(api_key):
 
 def test_http_redirects_to_https(deployed):
     result = on(
-        BRIDGE, f"curl -sS --max-time 30 -o /dev/null -w '%{{http_code}} %{{redirect_url}}' http://{ETHERPAD.name}/p/x"
+        BRIDGE,
+        f"curl -sS --max-time 30 -o /dev/null -w '%{{http_code}} %{{redirect_url}}' http://{ETHERPAD.name}/p/x",
     )
     assert result.stdout == f"301 {URL}/p/x"
 

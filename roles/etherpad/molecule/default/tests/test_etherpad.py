@@ -53,7 +53,9 @@ def curl(host, *args):
 def api(host, pebble_root, method, **params):
     """Etherpad's HTTP API over HTTPS (certificate verified): its data, or the failure."""
     query = urllib.parse.urlencode({"apikey": API_KEY, **params})
-    result = curl(host, "-f", "--cacert", pebble_root, f"https://{NAMES[0]}/api/1.2.15/{method}?{query}")
+    result = curl(
+        host, "-f", "--cacert", pebble_root, f"https://{NAMES[0]}/api/1.2.15/{method}?{query}"
+    )
     assert result.rc == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["code"] == 0, answer
@@ -64,10 +66,10 @@ def api(host, pebble_root, method, **params):
 def instance_ip(host):
     """The instance's address on its network, as another machine reaches it."""
     name = host.backend.get_hostname()
+    template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
     out = subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        ["docker", "inspect", "-f", template, name], capture_output=True, text=True, check=True
+    ).stdout
     return out.split()[0]
 
 
@@ -108,26 +110,43 @@ def test_the_pad_page_is_served_under_every_name(host, pebble_root):
 
 def test_the_pads_live_connection_upgrades_to_a_websocket_through_apache(host):
     # socket.io's handshake as a browser's pad makes it, through Apache.
-    probe = (
-        "import socket, ssl\n"
-        f"ctx = ssl.create_default_context(cafile={ROOT!r})\n"
-        f"s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', 443), 30), server_hostname={NAMES[0]!r})\n"
-        "s.sendall(b'GET /socket.io/?EIO=3&transport=websocket HTTP/1.1\\r\\n'\n"
-        f"  b'Host: {NAMES[0]}\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n'\n"
-        "  b'Sec-WebSocket-Version: 13\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n\\r\\n')\n"
-        "print(s.recv(4096).split(b'\\r\\n')[0].decode())\n"
+    request = (
+        "GET /socket.io/?EIO=3&transport=websocket HTTP/1.1\r\n"
+        f"Host: {NAMES[0]}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    probe = "\n".join(
+        [
+            "import socket, ssl",
+            f"ctx = ssl.create_default_context(cafile={ROOT!r})",
+            "raw = socket.create_connection(('127.0.0.1', 443), 30)",
+            f"s = ctx.wrap_socket(raw, server_hostname={NAMES[0]!r})",
+            f"s.sendall({request.encode()!r})",
+            "print(s.recv(4096).split(b'\\r\\n')[0].decode())",
+        ]
     )
     status = host.check_output("python3 -c %s", probe)
     assert status.startswith("HTTP/1.1 101"), status
 
 
 def test_http_redirects_to_the_same_url_over_https(host):
-    result = curl(host, "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", f"http://{NAMES[1]}/p/x?y=1")
+    result = curl(
+        host, "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", f"http://{NAMES[1]}/p/x?y=1"
+    )
     assert result.stdout == f"301 https://{NAMES[1]}/p/x?y=1"
 
 
 @pytest.mark.parametrize(
-    "path", ["/p/victim/import", "/P/victim/IMPORT", "/p/victim/import/", "/p/victim/%69mport", "/admin", "/ADMIN/plugins", "/stats"]
+    "path",
+    [
+        "/p/victim/import",
+        "/P/victim/IMPORT",
+        "/p/victim/import/",
+        "/p/victim/%69mport",
+        "/admin",
+        "/ADMIN/plugins",
+        "/stats",
+    ],
 )
 def test_imports_admin_and_stats_are_forbidden_from_another_machine(instance_ip, path):
     assert remote_status(instance_ip, path, "POST" if "mport" in path else "GET") == "403"
@@ -173,21 +192,18 @@ def test_the_api_key_is_not_in_the_container_definition(host):
 
 
 def test_a_wrong_database_password_fails_the_play_naming_the_database(host, original):
-    rc, output = converge_result(
-        host,
-        {"etherpad_db_password": "wrong-password-1", "etherpad_test_db_password": "fake-db-password-1",
-         "etherpad_restart_attempts": 4, "etherpad_wait_timeout": 240},
-    )  # fmt: skip
+    wrong = {
+        "etherpad_db_password": "wrong-password-1",
+        "etherpad_test_db_password": "fake-db-password-1",  # MariaDB keeps the right one
+        "etherpad_restart_attempts": 4,
+        "etherpad_wait_timeout": 240,
+    }
+    rc, output = converge_result(host, wrong)
     assert rc != 0
     assert "cannot use its database 'etherpad' on 127.0.0.1:3306 as user 'etherpad'" in output
     # Bounded restarts, then exited: visible, not a loop that hides it.
-    state = wait_for(
-        "the container to stay exited",
-        lambda: host.check_output(
-            "docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' etherpad-etherpad-1"
-        ) == "exited 1" and "exited 1",
-    )
-    assert state == "exited 1"
+    inspect = "docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' etherpad-etherpad-1"
+    wait_for("the container to stay exited", lambda: host.check_output(inspect) == "exited 1")
 
 
 def test_the_session_key_is_kept_across_converges(host):

@@ -19,7 +19,9 @@ BAD = {
     "hostnames a string": {"etherpad_hostnames": "pad.example.org"},
     "hostnames empty": {"etherpad_hostnames": []},
     "hostname with a space": {"etherpad_hostnames": ["pad.example.org evil.example.org"]},
-    "hostname with a newline": {"etherpad_hostnames": ["pad.example.org\nProxyPass / http://evil/"]},
+    "hostname with a newline": {
+        "etherpad_hostnames": ["pad.example.org\nProxyPass / http://evil/"]
+    },
     "hostname a wildcard": {"etherpad_hostnames": ["*.example.org"]},
     "hostname twice": {"etherpad_hostnames": ["pad.example.org", "pad.example.org"]},
     "certificate name ..": {"etherpad_certificate_name": ".."},
