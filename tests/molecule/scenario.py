@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -203,3 +205,36 @@ def headers_of(result) -> list[tuple[str, str]]:
     assert result.rc == 0, result.stderr
     lines = result.stdout.splitlines()[1:]
     return [(n.strip().lower(), v.strip()) for n, _, v in (x.partition(":") for x in lines if x)]
+
+
+def wait_for(what: str, predicate, timeout: float = 120):
+    """Poll predicate() until it returns something true; its last value.
+
+    For a condition that comes true on its own (a service restarted, a
+    tenant loaded); `timeout` only bounds a wait that would never end.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            assert value, f"timed out after {timeout} s waiting for {what}"
+            return value
+        time.sleep(2)
+
+
+def curl(host, *args: str):
+    """curl on the instance (quiet, errors shown, 30 s at most): testinfra's result."""
+    return host.run("curl -sS --max-time 30 " + " ".join(shlex.quote(a) for a in args))
+
+
+def pebble_root_on(host) -> str:
+    """Save the root pebble (tests/standins/pebble.yml) signs with on the instance; its path.
+
+    A new root at each pebble start: a scenario's conftest.py makes it a
+    module fixture for the tests that verify certificates.
+    """
+    path = "/tmp/pebble-root.pem"
+    host.run_test(
+        f"curl -sSf --cacert /etc/pebble/tls/ca.pem https://localhost:15000/roots/0 -o {path}"
+    )
+    return path

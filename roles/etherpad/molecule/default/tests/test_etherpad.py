@@ -7,47 +7,27 @@ on the instance) with a certificate from pebble.
 """
 
 import json
-import shlex
 import subprocess
-import time
 import urllib.parse
 import uuid
 
 import pytest
-from scenario import converge, converge_result, instance_names, original_values_put_back
+from scenario import (
+    converge,
+    converge_result,
+    curl,
+    instance_names,
+    original_values_put_back,
+    wait_for,
+)
 
 testinfra_hosts = instance_names()
 
 NAMES = ["pad01.etherpad.test", "etherpad.etherpad.test"]
 API_KEY = "fake-api-key-0123456789abcdef"
-ROOT = "/tmp/pebble-root.pem"
 COMPOSE = "docker compose --project-directory /etc/etherpad"
 
 original = original_values_put_back()
-
-
-def wait_for(what: str, predicate, timeout: float = 300):
-    """Poll predicate() until it returns something true; its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out after {timeout} s waiting for {what}"
-            return value
-        time.sleep(2)
-
-
-@pytest.fixture(scope="module")
-def pebble_root(host):
-    """The root pebble signs certificates with (new at each pebble start)."""
-    host.run_test(
-        f"curl -sSf --cacert /etc/pebble/tls/ca.pem https://localhost:15000/roots/0 -o {ROOT}"
-    )
-    return ROOT
-
-
-def curl(host, *args):
-    return host.run("curl -sS --max-time 30 " + " ".join(shlex.quote(a) for a in args))
 
 
 def api(host, pebble_root, method, **params):
@@ -108,7 +88,7 @@ def test_the_pad_page_is_served_under_every_name(host, pebble_root):
         assert "<html" in result.stdout.lower()
 
 
-def test_the_pads_live_connection_upgrades_to_a_websocket_through_apache(host):
+def test_the_pads_live_connection_upgrades_to_a_websocket_through_apache(host, pebble_root):
     # socket.io's handshake as a browser's pad makes it, through Apache.
     request = (
         "GET /socket.io/?EIO=3&transport=websocket HTTP/1.1\r\n"
@@ -118,7 +98,7 @@ def test_the_pads_live_connection_upgrades_to_a_websocket_through_apache(host):
     probe = "\n".join(
         [
             "import socket, ssl",
-            f"ctx = ssl.create_default_context(cafile={ROOT!r})",
+            f"ctx = ssl.create_default_context(cafile={pebble_root!r})",
             "raw = socket.create_connection(('127.0.0.1', 443), 30)",
             f"s = ctx.wrap_socket(raw, server_hostname={NAMES[0]!r})",
             f"s.sendall({request.encode()!r})",

@@ -10,6 +10,7 @@ the suite). Tests that use it run after all the others, in their order.
 """
 
 import pytest
+from scenario import pebble_root_on
 from zuul_stack import Stack
 
 # Whether a test left the stack with other values than converge.yml's.
@@ -24,6 +25,12 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="module")
 def stack(host):
     return Stack(host)
+
+
+@pytest.fixture(scope="module")
+def pebble_root(host) -> str:
+    """The root pebble signs zuul-web's certificate with, on the instance."""
+    return pebble_root_on(host)
 
 
 @pytest.fixture(autouse=True)

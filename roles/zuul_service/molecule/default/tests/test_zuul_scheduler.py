@@ -10,8 +10,8 @@ import re
 
 import pytest
 import yaml
-from scenario import instance_names
-from zuul_stack import SCENARIO_DIR, running, wait_for
+from scenario import instance_names, wait_for
+from zuul_stack import SCENARIO_DIR, running
 
 testinfra_hosts = instance_names()
 

@@ -11,8 +11,8 @@ import json
 import shlex
 
 import pytest
-from scenario import instance_names
-from zuul_stack import running, wait_for
+from scenario import instance_names, wait_for
+from zuul_stack import running
 
 testinfra_hosts = instance_names()
 

@@ -7,34 +7,19 @@ scheduler loaded from files/tenants.yaml.
 """
 
 import json
-import shlex
 
 import pytest
 import yaml
-from scenario import SECURITY_HEADERS, headers_of, instance_names
-from zuul_stack import SCENARIO_DIR, wait_for
+from scenario import SECURITY_HEADERS, curl, headers_of, instance_names, wait_for
+from zuul_stack import SCENARIO_DIR
 
 testinfra_hosts = instance_names()
 
 NAMES = ["zuul01.zuul.test", "zuul.zuul.test"]
 TENANT_FILE = SCENARIO_DIR / "files" / "tenants.yaml"
 TENANTS = [t["tenant"]["name"] for t in yaml.safe_load(TENANT_FILE.read_text())]
-ROOT = "/tmp/pebble-root.pem"
 CHECK = "/usr/local/sbin/apache-configtest"
 HTTPS_SITE = "/etc/apache2/sites-available/zuul-web-https.conf"
-
-
-@pytest.fixture(scope="module")
-def pebble_root(host):
-    """The root pebble signs certificates with (new at each pebble start)."""
-    host.run_test(
-        f"curl -sSf --cacert /etc/pebble/tls/ca.pem https://localhost:15000/roots/0 -o {ROOT}"
-    )
-    return ROOT
-
-
-def curl(host, *args):
-    return host.run("curl -sS --max-time 20 " + " ".join(shlex.quote(a) for a in args))
 
 
 def listed_tenants(host, pebble_root, name):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import time
 from pathlib import Path
 
 from scenario import converge_result
@@ -70,17 +69,6 @@ def compose(service: str) -> str:
 def running(components: dict, kind: str) -> list[dict]:
     """The registered components of a kind that are running."""
     return [c for c in components.get(kind, []) if c["state"] == "running"]
-
-
-def wait_for(what: str, predicate, timeout: float = 120):
-    """Poll predicate() until it returns something true; its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out after {timeout} s waiting for {what}"
-            return value
-        time.sleep(2)
 
 
 class Stack:
