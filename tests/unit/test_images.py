@@ -6,8 +6,10 @@ The real builds, push and pull are tested in tests/images (minutes).
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import socket
+import threading
 
 import pytest
 
@@ -376,3 +378,26 @@ def test_etherpad_readme_and_verify_script_are_no_build_inputs():
     inputs = {p.name for p in images.build_inputs(REPO_ROOT / "images" / "etherpad")}
     assert {"Dockerfile", "etherpad-start", "healthcheck.js"} <= inputs
     assert not {"README.md", "verify.sh"} & inputs
+
+
+def test_a_build_thread_logs_to_its_file_and_other_threads_still_print(capsys):
+    """molecule-all builds beside its scenarios: their PASSED lines stay on stdout."""
+    build_log = io.StringIO()
+    inside = threading.Event()
+    main_printed = threading.Event()
+
+    def build() -> None:
+        with images.logging_to(build_log):
+            inside.set()
+            main_printed.wait()
+            images.log("  built   an image")
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    inside.wait()
+    print("molecule sshd: PASSED")
+    main_printed.set()
+    worker.join()
+    images.log("after the build")
+    assert build_log.getvalue() == "  built   an image\n"
+    assert capsys.readouterr().out == "molecule sshd: PASSED\nafter the build\n"

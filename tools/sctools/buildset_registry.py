@@ -330,7 +330,7 @@ def push(found: Running, names: list[str], out: TextIO) -> int:
         for argv in commands:
             args = images.parser().parse_args(argv)
             try:
-                with contextlib.redirect_stdout(out):
+                with images.logging_to(out):
                     if argv[0] == "push":
                         pushed = images.push_images(args)
                     else:

@@ -55,6 +55,8 @@ Exit codes (sctools.cli, the table in README.md):
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import fnmatch
 import hashlib
 import json
@@ -66,9 +68,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sctools import REPO_ROOT, docker_cli, image_cache
 from sctools.cli import Exit, ToolError, command
@@ -282,8 +285,26 @@ def human_size(size: int) -> str:
     return f"{size / 1e6:,.0f} MB"
 
 
+# Where log() writes in this thread (None: stdout). A thread that builds
+# beside others (molecule-all's push) sends its progress to a file this
+# way; contextlib.redirect_stdout would swap stdout for every thread.
+_LOG_STREAM: contextvars.ContextVar[TextIO | None] = contextvars.ContextVar(
+    "images_log_stream", default=None
+)
+
+
+@contextlib.contextmanager
+def logging_to(stream: TextIO) -> Iterator[None]:
+    """log() of this thread writes to stream inside the block."""
+    token = _LOG_STREAM.set(stream)
+    try:
+        yield
+    finally:
+        _LOG_STREAM.reset(token)
+
+
 def log(message: str) -> None:
-    print(message, flush=True)
+    print(message, file=_LOG_STREAM.get() or sys.stdout, flush=True)
 
 
 # -- commands ----------------------------------------------------------------
