@@ -169,10 +169,9 @@ def test_the_client_cannot_delete_its_archives(host, first_backup):
     and its data."""
     for name in SERVERS:
         archive = [a for a in archives(name) if kind(a) == "database"][-1]
-        url = f"ssh://{USER}@{name}:22/./backup"
         before = segments(name)
-        for command in (f"delete {url}::{archive}", f"prune --keep-last 1 {url}", f"compact {url}"):
-            host.run(f"env {CLIENT_ENV} borg {command}")
+        for command in (f"delete ::{archive}", "prune --keep-last 1", "compact"):
+            host.run(f"borg-backup-repo {name} {command}")
         assert archive not in archives(name)  # the client's view
         assert segments(name) >= before  # no segment file was removed
         copy = f"/tmp/restore-{CLIENT}"
@@ -202,6 +201,20 @@ def test_the_client_key_runs_only_borg_serve_of_its_repository(host, name):
     other = host.run(f"env {CLIENT_ENV} borg list ssh://{USER}@{name}:22/etc")
     assert other.rc != 0
     assert "path not allowed" in other.stderr.lower(), other.stderr
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_borg_backup_repo_lists_the_archives_of_each_server(host, first_backup, name):
+    """The restore's way in (docs/etherpad.md): borg against one server's
+    repository of this client, the same archives its account sees there."""
+    listed = host.check_output(f"borg-backup-repo {name} list --short").split()
+    assert listed == archives(name)
+
+
+def test_borg_backup_repo_refuses_a_server_it_does_not_back_up_to(host):
+    result = host.run("borg-backup-repo backup99.example.org list")
+    assert result.rc == 2
+    assert all(name in result.stderr for name in SERVERS), result.stderr
 
 
 @pytest.mark.parametrize("name", SERVERS)
@@ -241,7 +254,7 @@ def test_each_servers_host_key_is_the_one_the_backup_trusts(host):
     for name in SERVERS:
         key = server(name).file("/etc/ssh/ssh_host_ed25519_key.pub").content_string.split()
         assert f"{name} {key[0]} {key[1]}" in known
-    script = host.file("/usr/local/sbin/borg-backup").content_string
+    script = host.file("/usr/local/sbin/borg-backup-repo").content_string
     assert "StrictHostKeyChecking=yes" in script
 
 
