@@ -8,34 +8,18 @@ fake secret `fleet up` generated in bridge's private variables.
 
 from __future__ import annotations
 
-import json
-import urllib.parse
 import uuid
 
 import pytest
+from etherpad_api import ETHERPAD, URL, api, read_api_key
 from fleet_helpers import BRIDGE, HOSTS, on, tcp_connects
 
-ETHERPAD = HOSTS["etherpad01.fleet.test"]
 OUTSIDER = HOSTS["zuul01.fleet.test"]
-URL = f"https://{ETHERPAD.name}"
-SECRETS = "/etc/system-config/private/group_vars/etherpad.yaml"
 
 
 @pytest.fixture(scope="module")
 def api_key(deployed) -> str:
-    result = on(BRIDGE, f"cat {SECRETS}")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.split("\n", 1)[1])["etherpad_api_key"]
-
-
-def api(api_key: str, method: str, source=BRIDGE, **params) -> dict:
-    """Etherpad's HTTP API over HTTPS from another host; the certificate must verify."""
-    query = urllib.parse.urlencode({"apikey": api_key, **params})
-    result = on(source, f"curl -sS --fail --max-time 30 '{URL}/api/1.2.15/{method}?{query}'")
-    assert result.returncode == 0, result.stderr  # 60: the certificate did not verify
-    answer = json.loads(result.stdout)
-    assert answer["code"] == 0, answer
-    return answer["data"]
+    return read_api_key()
 
 
 def status(source, path: str, method: str = "GET") -> str:
