@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 import uuid
@@ -91,7 +92,7 @@ def api_client(prefix: str, pads: int, revisions: int, threads: int, action: str
 def wait_until_stored(prefix: str, pads: int, revisions: int) -> None:
     """Etherpad writes from a buffer: wait until MariaDB has every last revision."""
     query = f"SELECT COUNT(*) FROM store WHERE `key` LIKE 'pad:{prefix}-%:revs:{revisions - 1}'"
-    while int(on_etherpad(f'mariadb -N etherpad -e "{query}"').strip()) < pads:
+    while int(on_etherpad(f"mariadb -N etherpad -e {shlex.quote(query)}").strip()) < pads:
         time.sleep(1)
 
 
