@@ -40,7 +40,41 @@ def on(host: fleet_tool.Host, script: str, timeout: int = 60) -> subprocess.Comp
     )
 
 
+# A connection to an open port on the fleet's network answers at once; a
+# port the firewall drops never answers, so a closed port costs the whole
+# wait. bash's /dev/tcp takes a bare IPv6 address (no brackets).
+PROBE_SECONDS = 4
+
+
 def tcp_connects(source: fleet_tool.Host, address: str, port: int) -> bool:
-    # bash's /dev/tcp takes a bare IPv6 address (no brackets).
-    probe = f"timeout 4 bash -c '</dev/tcp/{address}/{port}'"
+    probe = f"timeout {PROBE_SECONDS} bash -c '</dev/tcp/{address}/{port}'"
     return on(source, probe).returncode == 0
+
+
+def tcp_probes(probes: list[tuple[fleet_tool.Host, str, int]]) -> dict[tuple[str, str, int], bool]:
+    """Many tcp_connects at once: {(source name, address, port): connected}.
+
+    One shell per source runs all its probes side by side, so the probes of
+    closed ports wait once, together, instead of one after the other.
+    """
+    results: dict[tuple[str, str, int], bool] = {}
+    by_source: dict[str, list[tuple[str, int]]] = {}
+    hosts = {}
+    for source, address, port in probes:
+        by_source.setdefault(source.name, []).append((address, port))
+        hosts[source.name] = source
+    for name, targets in by_source.items():
+        script = "".join(
+            f"(timeout {PROBE_SECONDS} bash -c '</dev/tcp/{a}/{p}' 2>/dev/null"
+            f" && echo 'open {a} {p}' || echo 'closed {a} {p}') &\n"
+            for a, p in targets
+        )
+        result = on(hosts[name], script + "wait\n", timeout=60 + PROBE_SECONDS)
+        seen = {}
+        for line in result.stdout.splitlines():
+            state, address, port = line.split()
+            seen[(name, address, int(port))] = state == "open"
+        missing = [t for t in targets if (name, *t) not in seen]
+        assert not missing, f"probes from {name} gave no answer for {missing}: {result.stderr}"
+        results.update(seen)
+    return results

@@ -18,7 +18,7 @@ import subprocess
 import time
 
 import pytest
-from fleet_helpers import BRIDGE, HOSTS, MANAGED, on, tcp_connects
+from fleet_helpers import BRIDGE, HOSTS, MANAGED, on, tcp_connects, tcp_probes
 
 from sctools import fleet as fleet_tool
 from sctools.cli import Exit
@@ -47,12 +47,25 @@ def test_bridge_reaches_host_over_ssh_with_its_key(deployed, host):
     assert result.stdout.strip() == host.name
 
 
+@pytest.fixture(scope="module")
+def ssh_probes(deployed) -> dict[tuple[str, str, int], bool]:
+    """ssh of every target from bridge and from the outsider, probed at once."""
+    return tcp_probes(
+        [
+            (source, getattr(host, family), 22)
+            for source in (BRIDGE, OUTSIDER)
+            for host in TARGETS
+            for family in ("ipv4", "ipv6")
+        ]
+    )
+
+
 @pytest.mark.parametrize("host", TARGETS, ids=lambda h: h.name)
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
-def test_ssh_is_closed_to_hosts_other_than_bridge(deployed, host, family):
+def test_ssh_is_closed_to_hosts_other_than_bridge(ssh_probes, host, family):
     address = getattr(host, family)
-    assert tcp_connects(BRIDGE, address, 22), "bridge must always reach ssh"
-    assert not tcp_connects(OUTSIDER, address, 22), f"{OUTSIDER.name} reached ssh"
+    assert ssh_probes[(BRIDGE.name, address, 22)], "bridge must always reach ssh"
+    assert not ssh_probes[(OUTSIDER.name, address, 22)], f"{OUTSIDER.name} reached ssh"
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
