@@ -57,9 +57,10 @@ def run_on_etherpad(script: str, timeout: int = 900) -> str:
 
 def stored_head(pad: str) -> int | None:
     """The pad's head revision as Etherpad wrote it to MariaDB (None: no row)."""
-    out = run_on_etherpad(
-        f"mariadb -N etherpad -e \"SELECT value FROM store WHERE \\`key\\` = 'pad:{pad}'\""
-    ).strip()
+    name = pad.encode().hex()  # any name, no quoting
+    key = f"CONCAT('pad:', CONVERT(X'{name}' USING utf8mb4)) COLLATE utf8mb4_bin"
+    query = f"SELECT value FROM store WHERE `key` = {key}"
+    out = run_on_etherpad(f"mariadb -N etherpad -e {shlex.quote(query)}").strip()
     return json.loads(out)["head"] if out else None
 
 
@@ -106,23 +107,25 @@ def api_key(deployed) -> str:
 
 def test_a_pad_blanked_and_a_pad_deleted_come_back_from_the_backups(api_key):
     run = uuid.uuid4().hex[:8]
-    vandalised, deleted, later = (
-        f"restore-{run}-{what}" for what in ("blanked", "deleted", "later")
-    )
+    # Names as users type them (quote, space, SQL wildcards), and a pad
+    # whose name extends the blanked one's: its rows start the same way.
+    vandalised = f"restore {run}'s_50%"
+    neighbour = f"{vandalised}:revs"
+    deleted, later = (f"restore-{run}-{what}" for what in ("deleted", "later"))
     # 1. pads in several revisions; 2. the backup, as the timer runs it.
-    before = {
-        vandalised: write_pad(api_key, vandalised, 4),
-        deleted: write_pad(api_key, deleted, 3),
-    }
+    before = {pad: write_pad(api_key, pad, n) for pad, n in ((vandalised, 4), (deleted, 3))}
+    write_pad(api_key, neighbour, 2)
     readonly = api(api_key, "getReadOnlyID", padID=deleted)["readOnlyID"]
     backup = run_backup()
     assert backup.returncode == 0, backup.stderr
-    # 3. the damage, and a pad written after the backup.
+    # 3. the damage, and pads written after the backup.
     api(api_key, "setText", padID=vandalised, text="all gone\n")
     api(api_key, "deletePad", padID=deleted)
+    api(api_key, "appendText", padID=neighbour, text="written after the backup\n")
     wait_until_stored(vandalised, 4)
     wait_until_stored(deleted, None)
-    after_backup = write_pad(api_key, later, 2)
+    wait_until_stored(neighbour, 2)
+    after_backup = {later: write_pad(api_key, later, 2), neighbour: pad_state(api_key, neighbour)}
 
     # 4. the documented restore: one pad from each server; the first
     # scratch database dropped before the second is loaded.
@@ -134,11 +137,12 @@ def test_a_pad_blanked_and_a_pad_deleted_come_back_from_the_backups(api_key):
     assert "does not exist" in api_answer(api_key, "getText", padID=deleted)["message"]
     run_on_etherpad(restore_script(["restart", "drop"], deleted, second))
 
-    # 5. both pads as they were, the later one untouched, no scratch left.
+    # 5. both pads as they were, the later ones untouched, no scratch left.
     assert pad_state(api_key, vandalised) == before[vandalised]
     assert pad_state(api_key, deleted) == before[deleted]
     assert api(api_key, "getPadID", roID=readonly)["padID"] == deleted
-    assert pad_state(api_key, later) == after_backup
+    for pad, state in after_backup.items():
+        assert pad_state(api_key, pad) == state, pad
     assert run_on_etherpad("mariadb -N -e \"SHOW DATABASES LIKE 'etherpad_restore'\"") == ""
 
 
