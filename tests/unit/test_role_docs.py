@@ -115,3 +115,25 @@ def test_check_exit_codes(role, capsys):
     (role / "defaults" / "main.yml").write_text("a: 1\na: 2\n")
     assert role_docs.main(["check", "demo"]) == 2
     assert "duplicate key" in capsys.readouterr().err
+
+
+def test_every_entry_point_has_its_own_table(role):
+    spec = role / "meta" / "argument_specs.yml"
+    spec.write_text(
+        SPEC + "  site:\n    short_description: A site.\n    options:\n"
+        "      demo_site:\n        type: str\n        required: true\n"
+        "        description: Its name.\n"
+    )
+    assert any(
+        "no variable table between the role-docs markers of entry point site" in p
+        for p in role_docs.problems(role)
+    )
+    with pytest.raises(role_docs.RoleDocsError, match="entry point site"):
+        role_docs.write(role)
+    readme = role / "README.md"
+    readme.write_text(readme.read_text() + f"\n{role_docs.begin_marker('site')}\n{role_docs.END}\n")
+    assert role_docs.write(role) is True
+    site = readme.read_text().split(role_docs.begin_marker("site"))[1].split(role_docs.END)[0]
+    assert "| `demo_site` | str | **required** | Its name. |" in site
+    assert "demo_port" not in site
+    assert role_docs.problems(role) == []

@@ -1,12 +1,14 @@
 """Role variables are described once: in the role's meta/argument_specs.yml.
 
 Every role's README.md shows them in a table that this tool writes from
-the spec, between two marker lines, and `check` fails when
+the spec, between two marker lines (one table per entry point: `main`'s
+between BEGIN and END, another one's, e.g. apache's `site`, between
+`begin_marker(entry)` and END), and `check` fails when
 
 - a variable of defaults/main.yml is not in the spec, or a spec option
   that is not required has no default there (a default the role never set);
 - the spec's `default` differs from defaults/main.yml (or is missing);
-- the README's table is not what `write` would write (or has no markers).
+- a README table is not what `write` would write (or has no markers).
 
 Usage: role-docs check|write [ROLE...]   (all roles when none is named)
 Exit codes: 0 all agree (check) or tables written (write); 1 check found
@@ -50,16 +52,36 @@ def _load(path: Path) -> Any:
         raise RoleDocsError(str(exc)) from exc
 
 
-def options(role_dir: Path) -> dict[str, dict]:
-    """The options of the role's entry point `main`, in the spec's order."""
+def begin_marker(entry: str) -> str:
+    """The line that opens the README table of one entry point."""
+    if entry == "main":
+        return BEGIN
+    return BEGIN.replace("role-docs: generated", f"role-docs: entry point {entry}: generated")
+
+
+def entry_points(role_dir: Path) -> list[str]:
+    """The spec's entry points, `main` first."""
     path = role_dir / "meta" / "argument_specs.yml"
     spec = _load(path)
     try:
-        opts = spec["argument_specs"]["main"].get("options") or {}
+        names = list(spec["argument_specs"])
+    except (TypeError, KeyError) as exc:
+        raise RoleDocsError(f"{path}: no argument_specs") from exc
+    if "main" not in names:
+        raise RoleDocsError(f"{path}: no argument_specs.main")
+    return ["main", *(n for n in names if n != "main")]
+
+
+def options(role_dir: Path, entry: str = "main") -> dict[str, dict]:
+    """The options of one of the role's entry points, in the spec's order."""
+    path = role_dir / "meta" / "argument_specs.yml"
+    spec = _load(path)
+    try:
+        opts = spec["argument_specs"][entry].get("options") or {}
     except (TypeError, KeyError, AttributeError) as exc:
-        raise RoleDocsError(f"{path}: no argument_specs.main") from exc
+        raise RoleDocsError(f"{path}: no argument_specs.{entry}") from exc
     if not isinstance(opts, dict) or not all(isinstance(v, dict) for v in opts.values()):
-        raise RoleDocsError(f"{path}: argument_specs.main.options is not a mapping of mappings")
+        raise RoleDocsError(f"{path}: argument_specs.{entry}.options is not a mapping of mappings")
     return opts
 
 
@@ -113,7 +135,7 @@ def _description(option: Mapping) -> str:
     return text
 
 
-def table(opts: Mapping[str, Mapping]) -> str:
+def table(opts: Mapping[str, Mapping], entry: str = "main") -> str:
     rows = [
         "| Variable | Type | Default | Meaning |",
         "|---|---|---|---|",
@@ -122,11 +144,12 @@ def table(opts: Mapping[str, Mapping]) -> str:
             for name, o in opts.items()
         ),
     ]
-    return "\n".join([BEGIN, *rows, END])
+    return "\n".join([begin_marker(entry), *rows, END])
 
 
-def _block(readme: str) -> tuple[int, int] | None:
-    start, end = readme.find(BEGIN), readme.find(END)
+def _block(readme: str, entry: str = "main") -> tuple[int, int] | None:
+    start = readme.find(begin_marker(entry))
+    end = readme.find(END, start)
     if start < 0 or end < start:
         return None
     return start, end + len(END)
@@ -154,26 +177,34 @@ def problems(role_dir: Path) -> list[str]:
             )
     readme = role_dir / "README.md"
     text = readme.read_text() if readme.exists() else ""
-    block = _block(text)
     where = readme.relative_to(REPO_ROOT)
-    if block is None:
-        found.append(f"{where}: no variable table between the role-docs markers")
-    elif text[block[0] : block[1]] != table(opts):
-        found.append(f"{where}: the variable table is stale: run `role-docs write`")
+    for entry in entry_points(role_dir):
+        block = _block(text, entry)
+        table_of = "the variable table" + ("" if entry == "main" else f" of entry point {entry}")
+        if block is None:
+            found.append(
+                f"{where}: no variable table between the role-docs markers"
+                + ("" if entry == "main" else f" of entry point {entry} ({begin_marker(entry)!r})")
+            )
+        elif text[block[0] : block[1]] != table(options(role_dir, entry), entry):
+            found.append(f"{where}: {table_of} is stale: run `role-docs write`")
     return found
 
 
 def write(role_dir: Path) -> bool:
-    """Rewrite the README's table; True when it changed. Needs the markers."""
+    """Rewrite the README's tables; True when one changed. Needs the markers."""
     readme = role_dir / "README.md"
-    text = readme.read_text()
-    block = _block(text)
-    if block is None:
-        raise RoleDocsError(f"{readme}: no role-docs markers: put {BEGIN!r} and {END!r} there")
-    new = text[: block[0]] + table(options(role_dir)) + text[block[1] :]
-    if new != text:
+    old = new = readme.read_text()
+    for entry in entry_points(role_dir):
+        block = _block(new, entry)
+        if block is None:
+            raise RoleDocsError(
+                f"{readme}: no role-docs markers: put {begin_marker(entry)!r} and {END!r} there"
+            )
+        new = new[: block[0]] + table(options(role_dir, entry), entry) + new[block[1] :]
+    if new != old:
         readme.write_text(new)
-    return new != text
+    return new != old
 
 
 def role_dirs(names: Iterable[str]) -> list[Path]:
