@@ -122,10 +122,10 @@ def timer_held(deployed):
 
 def test_a_pad_blanked_and_a_pad_deleted_come_back_from_the_backups(api_key):
     run = uuid.uuid4().hex[:8]
-    # Names as users type them (quote, space, SQL wildcards), and a pad
-    # whose name extends the blanked one's: its rows start the same way.
-    vandalised = f"restore {run}'s_50%"
-    neighbour = f"{vandalised}:revs"
+    # A name with a quote and SQL's wildcards, and a pad whose name those
+    # wildcards would match (LIKE 'pad:...s_50%:%'): it must stay as it is.
+    vandalised = f"restore-{run}'s_50%"
+    neighbour = f"restore-{run}'sx50%-notes"
     deleted, later = (f"restore-{run}-{what}" for what in ("deleted", "later"))
     # 1. pads in several revisions; 2. the backup, as the timer runs it.
     before = {pad: write_pad(api_key, pad, n) for pad, n in ((vandalised, 4), (deleted, 3))}
