@@ -47,8 +47,8 @@ PROBE_SECONDS = 4
 
 
 def tcp_connects(source: fleet_tool.Host, address: str, port: int) -> bool:
-    probe = f"timeout {PROBE_SECONDS} bash -c '</dev/tcp/{address}/{port}'"
-    return on(source, probe).returncode == 0
+    """Whether source opens a TCP connection to address:port within PROBE_SECONDS."""
+    return tcp_probes([(source, address, port)])[(source.name, address, port)]
 
 
 def tcp_probes(probes: list[tuple[fleet_tool.Host, str, int]]) -> dict[tuple[str, str, int], bool]:

@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 from etherpad_api import ETHERPAD, api, api_answer, read_api_key
-from fleet_helpers import HOSTS, on, tcp_connects
+from fleet_helpers import HOSTS, on, tcp_probes
 
 from sctools.fleet import REPO_ROOT
 
@@ -201,10 +201,18 @@ def test_a_server_down_still_lets_the_other_get_the_backup_and_the_failure_shows
     assert on(ETHERPAD, "systemctl is-failed borg-backup.service").stdout.strip() == "inactive"
 
 
+@pytest.fixture(scope="module")
+def ssh_probes(deployed) -> dict[tuple[str, str, int], bool]:
+    """ssh of each server from the client and from the outsider, probed at once."""
+    return tcp_probes(
+        [(source, server.ipv4, 22) for source in (ETHERPAD, OUTSIDER) for server in SERVERS]
+    )
+
+
 @pytest.mark.parametrize("server", SERVERS, ids=lambda h: h.name)
-def test_backup_servers_take_ssh_from_their_client_only(deployed, server):
-    assert tcp_connects(ETHERPAD, server.ipv4, 22)
-    assert not tcp_connects(OUTSIDER, server.ipv4, 22)
+def test_backup_servers_take_ssh_from_their_client_only(ssh_probes, server):
+    assert ssh_probes[(ETHERPAD.name, server.ipv4, 22)]
+    assert not ssh_probes[(OUTSIDER.name, server.ipv4, 22)]
 
 
 @pytest.mark.parametrize("server", SERVERS, ids=lambda h: h.name)

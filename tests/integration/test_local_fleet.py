@@ -18,7 +18,7 @@ import subprocess
 import time
 
 import pytest
-from fleet_helpers import BRIDGE, HOSTS, MANAGED, on, tcp_connects, tcp_probes
+from fleet_helpers import BRIDGE, HOSTS, MANAGED, on, tcp_probes
 
 from sctools import fleet as fleet_tool
 from sctools.cli import Exit
@@ -49,13 +49,22 @@ def test_bridge_reaches_host_over_ssh_with_its_key(deployed, host):
 
 @pytest.fixture(scope="module")
 def ssh_probes(deployed) -> dict[tuple[str, str, int], bool]:
-    """ssh of every target from bridge and from the outsider, probed at once."""
+    """ssh of every target from bridge and from the outsider, and of bridge
+    and a target from the operators and the outsider, probed at once."""
     return tcp_probes(
         [
-            (source, getattr(host, family), 22)
-            for source in (BRIDGE, OUTSIDER)
-            for host in TARGETS
-            for family in ("ipv4", "ipv6")
+            *(
+                (source, getattr(host, family), 22)
+                for source in (BRIDGE, OUTSIDER)
+                for host in TARGETS
+                for family in ("ipv4", "ipv6")
+            ),
+            *(
+                (source, getattr(host, family), 22)
+                for source in (OPERATOR, OUTSIDER)
+                for host in (BRIDGE, TARGETS[0])
+                for family in ("ipv4", "ipv6")
+            ),
         ]
     )
 
@@ -69,16 +78,16 @@ def test_ssh_is_closed_to_hosts_other_than_bridge(ssh_probes, host, family):
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
-def test_bridge_ssh_is_open_to_the_operators_only(deployed, family):
+def test_bridge_ssh_is_open_to_the_operators_only(ssh_probes, family):
     address = getattr(BRIDGE, family)
-    assert tcp_connects(OPERATOR, address, 22), "the operators must reach bridge"
-    assert not tcp_connects(OUTSIDER, address, 22), f"{OUTSIDER.name} reached bridge"
+    assert ssh_probes[(OPERATOR.name, address, 22)], "the operators must reach bridge"
+    assert not ssh_probes[(OUTSIDER.name, address, 22)], f"{OUTSIDER.name} reached bridge"
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
-def test_operators_reach_other_hosts_only_through_bridge(deployed, family):
+def test_operators_reach_other_hosts_only_through_bridge(ssh_probes, family):
     target = TARGETS[0]
-    assert not tcp_connects(OPERATOR, getattr(target, family), 22), f"ssh to {target.name}"
+    assert not ssh_probes[(OPERATOR.name, getattr(target, family), 22)], f"ssh to {target.name}"
 
 
 @pytest.mark.parametrize("host", MANAGED, ids=lambda h: h.name)

@@ -19,10 +19,11 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
-from fleet_helpers import BRIDGE, HOSTS, on, tcp_connects
+from fleet_helpers import BRIDGE, HOSTS, on, tcp_probes
 
 from sctools import REPO_ROOT
 
@@ -63,6 +64,27 @@ def test_zookeeper_ensemble_has_one_leader_and_two_followers(deployed):
     assert modes == ["follower", "follower", "leader"]
 
 
+@pytest.fixture(scope="module")
+def port_probes(deployed) -> dict[tuple[str, str, int], bool]:
+    """Every port this module checks, probed at once: closed ones wait together."""
+    return tcp_probes(
+        [
+            *((ZUUL, zk.ipv4, 2181) for zk in ZOOKEEPERS),
+            (ZUUL, ZOOKEEPERS[0].ipv4, ZK_CLIENT),
+            *((BRIDGE, ZOOKEEPERS[0].ipv4, port) for port in (ZK_CLIENT, ZK_QUORUM, ZK_ELECTION)),
+            (ZOOKEEPERS[1], ZOOKEEPERS[0].ipv6, ZK_ELECTION),
+            (ZUUL, ZOOKEEPERS[0].ipv4, 8080),
+            (ZUUL, EXECUTOR.ipv4, 7900),
+            (BRIDGE, EXECUTOR.ipv4, 7900),
+            (BRIDGE, ZUUL.ipv4, 9000),
+        ]
+    )
+
+
+def connects(probes, source, address: str, port: int) -> bool:
+    return probes[(source.name, address, port)]
+
+
 def tls_session(zk, *client_cert: str) -> str:
     """openssl s_client to zk's client port from zuul01, held open 3 s; its output."""
     return on(
@@ -72,27 +94,39 @@ def tls_session(zk, *client_cert: str) -> str:
     ).stdout
 
 
+CLIENT_CERT = "-cert /etc/zuul/tls/cert.pem -key /etc/zuul/tls/key.pem"
+
+
+@pytest.fixture(scope="module")
+def tls_sessions(deployed) -> dict[tuple[str, bool], str]:
+    """{(zk name, with a client certificate): s_client's output}, all held open at once."""
+    cases = [(zk, cert) for zk in ZOOKEEPERS for cert in ([CLIENT_CERT], [])]
+    with ThreadPoolExecutor(len(cases)) as pool:
+        outputs = list(pool.map(lambda case: tls_session(case[0], *case[1]), cases))
+    return {(zk.name, bool(cert)): out for (zk, cert), out in zip(cases, outputs, strict=True)}
+
+
 @pytest.mark.parametrize("zk", ZOOKEEPERS, ids=lambda h: h.name)
-def test_zookeeper_clients_need_tls_and_a_client_certificate(deployed, zk):
-    assert not tcp_connects(ZUUL, zk.ipv4, 2181), "plain ZooKeeper must be off"
-    with_cert = tls_session(zk, "-cert /etc/zuul/tls/cert.pem -key /etc/zuul/tls/key.pem")
+def test_zookeeper_clients_need_tls_and_a_client_certificate(port_probes, tls_sessions, zk):
+    assert not connects(port_probes, ZUUL, zk.ipv4, 2181), "plain ZooKeeper must be off"
+    with_cert = tls_sessions[(zk.name, True)]
     assert "Verify return code: 0 (ok)" in with_cert, with_cert[-2000:]
     assert "alert" not in with_cert, with_cert[-2000:]
     # The server's certificate verifies, but it refuses a client without one.
-    without = tls_session(zk)
+    without = tls_sessions[(zk.name, False)]
     assert "Verify return code: 0 (ok)" in without, without[-2000:]
     assert "alert" in without, without[-2000:]
 
 
-def test_zookeeper_is_closed_to_hosts_that_are_not_zuul_or_zookeeper(deployed):
-    assert tcp_connects(ZUUL, ZOOKEEPERS[0].ipv4, ZK_CLIENT)
+def test_zookeeper_is_closed_to_hosts_that_are_not_zuul_or_zookeeper(port_probes):
+    assert connects(port_probes, ZUUL, ZOOKEEPERS[0].ipv4, ZK_CLIENT)
     for port in (ZK_CLIENT, ZK_QUORUM, ZK_ELECTION):
-        assert not tcp_connects(BRIDGE, ZOOKEEPERS[0].ipv4, port), port
-    assert tcp_connects(ZOOKEEPERS[1], ZOOKEEPERS[0].ipv6, ZK_ELECTION)
+        assert not connects(port_probes, BRIDGE, ZOOKEEPERS[0].ipv4, port), port
+    assert connects(port_probes, ZOOKEEPERS[1], ZOOKEEPERS[0].ipv6, ZK_ELECTION)
 
 
-def test_zookeeper_admin_server_is_loopback_only(deployed):
-    assert not tcp_connects(ZUUL, ZOOKEEPERS[0].ipv4, 8080)
+def test_zookeeper_admin_server_is_loopback_only(port_probes):
+    assert not connects(port_probes, ZUUL, ZOOKEEPERS[0].ipv4, 8080)
 
 
 def tenants_of_namespaces(tmp_path) -> list[str]:
@@ -127,13 +161,13 @@ def test_http_redirects_to_https(deployed):
     assert location.startswith(f"https://{ZUUL.name}/")
 
 
-def test_executor_log_streaming_is_open_to_zuul_web_only(deployed):
-    assert tcp_connects(ZUUL, EXECUTOR.ipv4, 7900)
-    assert not tcp_connects(BRIDGE, EXECUTOR.ipv4, 7900)
+def test_executor_log_streaming_is_open_to_zuul_web_only(port_probes):
+    assert connects(port_probes, ZUUL, EXECUTOR.ipv4, 7900)
+    assert not connects(port_probes, BRIDGE, EXECUTOR.ipv4, 7900)
 
 
-def test_zuul_web_backend_port_is_closed_to_other_hosts(deployed):
-    assert not tcp_connects(BRIDGE, ZUUL.ipv4, 9000)
+def test_zuul_web_backend_port_is_closed_to_other_hosts(port_probes):
+    assert not connects(port_probes, BRIDGE, ZUUL.ipv4, 9000)
 
 
 def test_periodic_job_ran_on_the_executor_and_succeeded(deployed):
