@@ -7,7 +7,8 @@ A playbook depends on what the Analyzer finds, plus what every playbook
 depends on: ansible.cfg, the production inventory, controller plugin paths
 and bridge's venv (CONTROLLER_FILES). A molecule scenario depends on its
 role, the roles its playbooks use (a stack scenario tests roles that have
-none of their own), and the shared test harness.
+none of their own), ansible.cfg with its controller plugin paths, and the
+shared test harness.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def scenario_dependencies(analyzer: Analyzer, role_name: str) -> Dependencies:
     entries: list[Entry] = [f"{role}/"]
     for other in sorted(deps.roles - {role}):
         entries += role_entries(analyzer, other)
-    entries += MOLECULE_HARNESS
+    # Scenarios run with this repository's ansible.cfg (tox.ini), so with
+    # its controller plugins (the strategy, the name tests) too.
+    entries += ["ansible.cfg", *analyzer.config_paths, *MOLECULE_HARNESS]
     if runs_dockerd(deps):
         entries.append(str(NESTED_DOCKER_CONFIG.relative_to(REPO_ROOT)))
     entries += sorted(deps.files)
