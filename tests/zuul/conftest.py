@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from zuul_harness import Zuul, running_zookeeper
+from zuul_harness import FleetZuul, Zuul, repository_files, running_zookeeper
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +15,22 @@ def zookeeper(tmp_path_factory):
 @pytest.fixture(scope="session")
 def zuul(zookeeper, tmp_path_factory):
     instance = Zuul(tmp_path_factory.mktemp("zuul"), zookeeper)
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+@pytest.fixture(scope="session")
+def repository_validation(zuul):
+    """This working tree's zuul.d in the production tenant, loaded and frozen
+    once: the result is plain data, for any test that needs it."""
+    return zuul.validate(repository_files(), "zuul.d of the working tree")
+
+
+@pytest.fixture(scope="session")
+def fleet_zuul(zookeeper, tmp_path_factory):
+    instance = FleetZuul(tmp_path_factory.mktemp("fleet-zuul"), zookeeper)
     try:
         yield instance
     finally:

@@ -13,7 +13,17 @@ dependencies on jobs a pipeline never runs. Errors are reported like
 configuration errors (exit 1). The frozen graphs and Zuul's configuration
 warnings are written as JSON to the file named by FREEZE_OUTPUT:
 {"graphs": [{tenant, pipeline, project, branch, jobs: [{name,
-dependencies: [{name, soft}]}]}], "warnings": [text]}.
+dependencies: [{name, soft}]}]}], "warnings": [text], "pipelines": [{tenant,
+name, manager, precedence, post_review, triggers: [text]}], "pushes":
+[{tenant, project, ref, pipelines: [name]}]}.
+
+The item frozen is a Branch at the tip, which is what the timer enqueues
+and also what the git driver makes of a ref-updated event on a branch (a
+Gerrit change-merged makes a Change, which freezes the same graph once file
+matchers are skipped). "pushes" answers, with each pipeline manager's own
+eventMatches, which pipelines a git push (ref-updated) would enqueue, for
+each {"project", "ref"} of the JSON list in FREEZE_PUSHES on the project's
+own connection.
 """
 
 import json
@@ -23,7 +33,8 @@ import sys
 import zuul.scheduler
 from zuul import exceptions
 from zuul.cmd import scheduler as scheduler_command
-from zuul.model import Abide, Branch, ChangeQueue, QueueItem
+from zuul.driver.git.gitmodel import GitTriggerEvent
+from zuul.model import PRECEDENCE_MAP, Abide, Branch, ChangeQueue, QueueItem
 from zuul.web import FakeCacheKey
 from zuul.zk.zkobject import LocalZKContext
 
@@ -60,17 +71,56 @@ def freeze(log, tenant, manager, project, branch):
         ]
 
 
+def pipeline_summary(tenant, manager):
+    pipeline = manager.pipeline
+    precedence = {v: k for k, v in PRECEDENCE_MAP.items() if k}[pipeline.precedence]
+    return {
+        "tenant": tenant.name,
+        "name": pipeline.name,
+        "manager": pipeline.manager_name,
+        "precedence": precedence,
+        "post_review": pipeline.post_review,
+        "triggers": [repr(f) for f in pipeline.event_filters],
+    }
+
+
+def pipelines_a_push_enqueues(tenant, project_name, ref):
+    """The pipelines whose triggers accept a git push of ref to the project."""
+    _, project = tenant.getProject(project_name)
+    if project is None:
+        raise exceptions.ConfigurationSyntaxError(f"{project_name} is not in {tenant.name}")
+    event = GitTriggerEvent()
+    event.type = "ref-updated"
+    event.connection_name = project.connection_name
+    event.project_hostname = project.canonical_hostname
+    event.project_name = project.name
+    event.ref = ref
+    event.oldrev, event.newrev = "1" * 40, "2" * 40
+    change = Branch(project)
+    change.ref, change.oldrev, change.newrev = ref, event.oldrev, event.newrev
+    change.branch = ref.removeprefix("refs/heads/")
+    return sorted(
+        name
+        for name, manager in tenant.layout.pipeline_managers.items()
+        if manager.eventMatches(event, change)
+    )
+
+
 validate_tenants = zuul.scheduler.Scheduler.validateTenants
 
 
 def validate_and_freeze(self, config, tenants_to_validate):
     zuul.scheduler.Abide = RecordingAbide
     validate_tenants(self, config, tenants_to_validate)
-    graphs, errors, warnings = [], [], []
+    graphs, errors, warnings, pipelines, pushes = [], [], [], [], []
     for abide in loaded_abides:
         for tenant in abide.tenants.values():
             warnings += [e.error for e in tenant.layout.loading_errors if e.severity == "warning"]
+            for push in json.loads(os.environ.get("FREEZE_PUSHES", "[]")):
+                enqueued = pipelines_a_push_enqueues(tenant, push["project"], push["ref"])
+                pushes.append({"tenant": tenant.name, **push, "pipelines": enqueued})
             for pipeline, manager in sorted(tenant.layout.pipeline_managers.items()):
+                pipelines.append(pipeline_summary(tenant, manager))
                 for project in tenant.all_projects:
                     for branch in tenant.getProjectBranches(project.canonical_name):
                         where = (
@@ -92,7 +142,11 @@ def validate_and_freeze(self, config, tenants_to_validate):
                         )
     if os.environ.get("FREEZE_OUTPUT"):
         with open(os.environ["FREEZE_OUTPUT"], "w") as out:
-            json.dump({"graphs": graphs, "warnings": warnings}, out, indent=2)
+            json.dump(
+                {"graphs": graphs, "warnings": warnings, "pipelines": pipelines, "pushes": pushes},
+                out,
+                indent=2,
+            )
     if errors:
         raise exceptions.ConfigurationSyntaxError("Job graph errors:\n" + "\n".join(errors))
     self.log.info("Job graphs frozen: %s", len(graphs))

@@ -73,8 +73,8 @@ def test_tenant_conf_check_rejects_an_unknown_tenant_key(zuul, tmp_path):
     assert "extra keys not allowed" in output
 
 
-def test_repository_zuul_d_loads_and_every_job_graph_freezes(zuul):
-    result = zuul.validate(repository_files(), "zuul.d of the working tree")
+def test_repository_zuul_d_loads_and_every_job_graph_freezes(repository_validation):
+    result = repository_validation
     assert result.returncode == 0, result.output[-6000:]
     assert result.warnings == []
     # Loaded for real (a tenant reading the wrong branch loads nothing).

@@ -18,11 +18,21 @@ configuration under test is committed first (ConfigRepo.commit).
 Pipelines trigger on a `gerrit` connection, as in production; no Gerrit is
 needed, since validation never starts connections. Every process runs
 under `timeout` and is stopped by its pid at the end of the session.
+
+FleetZuul is the local fleet's system-config tenant
+(tests/standins/zuul-cd-tenant.yaml, read as it is): there `gerrit` is a git
+driver serving every config project of that file from `master`, the stand-in
+git server's branch; opendev/system-config is the repository under test and
+the others hold their seed trees (tests/standins/git/<project>). It has a
+merger of its own under a ZooKeeper chroot of its own: a merger takes any
+merge job in its ZooKeeper, and the production tenant's merger would read
+`gerrit` as a Gerrit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -31,6 +41,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +59,11 @@ ZOOKEEPER_CLASSPATH = [
     "/usr/share/java/netty-resolver.jar",
 ]
 FREEZE_VALIDATE = Path(__file__).with_name("freeze_validate.py")
+FLEET_TENANT_FILE = REPO_ROOT / "tests/standins/zuul-cd-tenant.yaml"
+FLEET_SEEDS = REPO_ROOT / "tests/standins/git"
+# The branch the stand-in git server creates (namespaces' default-branch)
+# and a tenant without load-branch reads.
+FLEET_BRANCH = "master"
 TENANT = [
     {
         "tenant": {
@@ -135,6 +151,23 @@ class Zookeeper:
     port: int
     certs: Path
 
+    def hosts(self, chroot: str = "") -> str:
+        """zuul.conf's hosts, under chroot if given (created here, empty)."""
+        if chroot:
+            from kazoo.client import KazooClient  # Zuul's client, in the zuul venv
+
+            client = KazooClient(
+                hosts=f"127.0.0.1:{self.port}", use_ssl=True, ca=str(self.certs / "ca.pem"),
+                certfile=str(self.certs / "client.crt"), keyfile=str(self.certs / "client.key"),
+            )  # fmt: skip
+            client.start(timeout=30)
+            try:
+                client.ensure_path(chroot)
+            finally:
+                client.stop()
+                client.close()
+        return f"127.0.0.1:{self.port}{chroot}"
+
 
 @contextlib.contextmanager
 def running_zookeeper(base: Path):
@@ -167,11 +200,12 @@ def running_zookeeper(base: Path):
 
 
 class ConfigRepo:
-    """The git repository Zuul loads opendev/system-config from."""
+    """A git repository Zuul loads a config project from."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, branch: str = BRANCH):
         self.path = path
-        self.git("init", "--quiet", "--initial-branch", BRANCH)
+        path.mkdir(parents=True, exist_ok=True)
+        self.git("init", "--quiet", "--initial-branch", branch)
 
     def git(self, *args: str) -> str:
         result = subprocess.run(
@@ -197,6 +231,8 @@ class Validation:
     output: str
     graphs: list
     warnings: list
+    pipelines: list
+    pushes: list
 
     def graph(self, pipeline: str) -> dict[str, list]:
         """job name -> its dependencies, in one pipeline for our project."""
@@ -206,29 +242,19 @@ class Validation:
         raise AssertionError(f"no frozen graph for pipeline {pipeline}:\n{self.output[-4000:]}")
 
 
-class Zuul:
-    """zuul.conf, a running merger, and the two checks: tenant file and zuul.d."""
+class ZuulInstance:
+    """zuul.conf, a running merger, and the two checks: tenant file and config."""
 
-    def __init__(self, base: Path, zk: Zookeeper):
+    def __init__(
+        self, base: Path, zk: Zookeeper, zk_hosts: str, tenant_file: Path, connections: str
+    ):
         self.base = base
-        repos = base / "repos"
-        (repos / PROJECT).mkdir(parents=True)
-        self.repo = ConfigRepo(repos / PROJECT)
-        self.tenant_file = base / "main.yaml"
-        self.tenant_file.write_text(yaml.safe_dump(TENANT, sort_keys=False))
+        self.tenant_file = tenant_file
         state = base / "state"
         state.mkdir()
         self.conf = base / "zuul.conf"
-        self.write_conf(self.conf, self.tenant_file, zk, repos, state)
-        self.merger_log = base / "merger.log"
-        self.merger = start(
-            [str(ZUUL_BIN / "zuul-merger"), "-c", str(self.conf), "-f"], self.merger_log
-        )
-
-    @staticmethod
-    def write_conf(path: Path, tenant_file: Path, zk: Zookeeper, repos: Path, state: Path):
-        path.write_text(
-            f"[zookeeper]\nhosts=127.0.0.1:{zk.port}\n"
+        self.conf.write_text(
+            f"[zookeeper]\nhosts={zk_hosts}\n"
             f"tls_cert={zk.certs / 'client.crt'}\ntls_key={zk.certs / 'client.key'}\n"
             f"tls_ca={zk.certs / 'ca.pem'}\n\n"
             "[keystore]\npassword=throwaway-test-keystore-password\n\n"
@@ -239,20 +265,27 @@ class Zuul:
             f"command_socket={state / 'merger.socket'}\npidfile={state / 'merger.pid'}\n"
             "git_user_email=zuul@example.org\ngit_user_name=zuul\n\n"
             f"[web]\ncommand_socket={state / 'web.socket'}\n\n"
-            f'[connection "git"]\ndriver=git\nbaseurl=file://{repos}\n\n'
-            '[connection "gerrit"]\ndriver=gerrit\nserver=review.opendev.example.org\n'
-            f"user=zuul\nsshkey={zk.certs / 'client.key'}\n"
+            f"{connections}"
+        )
+        self.merger_log = base / "merger.log"
+        self.merger = start(
+            [str(ZUUL_BIN / "zuul-merger"), "-c", str(self.conf), "-f"], self.merger_log
         )
 
-    def tenant_conf_check(self, tenant_file: Path | None = None) -> tuple[int, str]:
-        conf = self.conf
-        if tenant_file is not None:
-            conf = self.base / "zuul-other-tenant.conf"
-            conf.write_text(
-                self.conf.read_text().replace(
-                    f"tenant_config={self.tenant_file}", f"tenant_config={tenant_file}"
-                )
+    def conf_for(self, tenant_file: Path | None) -> Path:
+        """zuul.conf, or a copy of it that reads another tenant file."""
+        if tenant_file is None:
+            return self.conf
+        conf = self.base / "zuul-other-tenant.conf"
+        conf.write_text(
+            self.conf.read_text().replace(
+                f"tenant_config={self.tenant_file}", f"tenant_config={tenant_file}"
             )
+        )
+        return conf
+
+    def tenant_conf_check(self, tenant_file: Path | None = None) -> tuple[int, str]:
+        conf = self.conf_for(tenant_file)
         result = subprocess.run(
             ["timeout", "120", str(ZUUL_BIN / "zuul-admin"), "-c", str(conf), "tenant-conf-check"],
             capture_output=True, text=True,
@@ -260,18 +293,20 @@ class Zuul:
         )  # fmt: skip
         return result.returncode, result.stdout + result.stderr
 
-    def validate(self, files: dict[str, str], message: str) -> Validation:
-        """Commit files as the whole repository, then load and freeze it."""
+    def check_merger(self) -> None:
         if self.merger.poll() is not None:
             pytest.fail(f"zuul-merger exited:\n{self.merger_log.read_text()[-3000:]}")
-        self.repo.commit(files, message)
+
+    def load_and_freeze(self, conf: Path, pushes: list[dict] | None = None) -> Validation:
+        """Load the committed configuration and freeze its job graphs."""
         graphs_file = self.base / "graphs.json"
         graphs_file.unlink(missing_ok=True)
         result = subprocess.run(
-            ["timeout", "180", sys.executable, str(FREEZE_VALIDATE), "-c", str(self.conf), "-f",
+            ["timeout", "180", sys.executable, str(FREEZE_VALIDATE), "-c", str(conf), "-f",
              "--validate-tenants"],
             capture_output=True, text=True,
             env=dict(os.environ, FREEZE_OUTPUT=str(graphs_file),
+                     FREEZE_PUSHES=json.dumps(pushes or []),
                      PATH=f"{ZUUL_BIN}:{os.environ['PATH']}"),
         )  # fmt: skip
         output = result.stdout + result.stderr
@@ -279,11 +314,85 @@ class Zuul:
             pytest.fail(f"validation timed out:\n{output[-3000:]}")
         frozen = yaml.safe_load(graphs_file.read_text()) if graphs_file.is_file() else {}
         return Validation(
-            result.returncode, output, frozen.get("graphs", []), frozen.get("warnings", [])
+            result.returncode,
+            output,
+            frozen.get("graphs", []),
+            frozen.get("warnings", []),
+            frozen.get("pipelines", []),
+            frozen.get("pushes", []),
         )
 
     def close(self) -> None:
         stop(self.merger)
+
+
+class Zuul(ZuulInstance):
+    """The production tenant: this repository as opendev's config project."""
+
+    def __init__(self, base: Path, zk: Zookeeper):
+        repos = base / "repos"
+        self.repo = ConfigRepo(repos / PROJECT)
+        tenant_file = base / "main.yaml"
+        tenant_file.write_text(yaml.safe_dump(TENANT, sort_keys=False))
+        super().__init__(
+            base, zk, zk.hosts(), tenant_file,
+            f'[connection "git"]\ndriver=git\nbaseurl=file://{repos}\n\n'
+            '[connection "gerrit"]\ndriver=gerrit\nserver=review.opendev.example.org\n'
+            f"user=zuul\nsshkey={zk.certs / 'client.key'}\n",
+        )  # fmt: skip
+
+    def validate(self, files: dict[str, str], message: str) -> Validation:
+        """Commit files as the whole repository, then load and freeze it."""
+        self.check_merger()
+        self.repo.commit(files, message)
+        return self.load_and_freeze(self.conf)
+
+
+def config_projects(tenant_file: Path) -> list[str]:
+    """The config projects of every tenant of a tenant file, by name."""
+    names = []
+    for item in yaml.safe_load(tenant_file.read_text()):
+        for source in item["tenant"]["source"].values():
+            for project in source.get("config-projects", []):
+                names += [project] if isinstance(project, str) else list(project)
+    return names
+
+
+def seed_tree(project: str) -> dict[str, str]:
+    """The files the stand-in git server seeds a project with."""
+    root = FLEET_SEEDS / project
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class FleetZuul(ZuulInstance):
+    """The local fleet's system-config tenant (see the module's docstring)."""
+
+    def __init__(self, base: Path, zk: Zookeeper):
+        repos = base / "repos"
+        self.repos = {
+            name: ConfigRepo(repos / name, FLEET_BRANCH)
+            for name in config_projects(FLEET_TENANT_FILE)
+        }
+        super().__init__(
+            base, zk, zk.hosts("/fleet-cd"), FLEET_TENANT_FILE,
+            f'[connection "gerrit"]\ndriver=git\nbaseurl=file://{repos}\n',
+        )  # fmt: skip
+
+    def validate(
+        self,
+        files: dict[str, str],
+        message: str,
+        *,
+        seed: Callable[[str], dict[str, str]] = seed_tree,
+        tenant_file: Path | None = None,
+        pushes: list[dict] | None = None,
+    ) -> Validation:
+        """Commit files as opendev/system-config and seed(project) as each
+        other project, then load the tenant file (or another) and freeze."""
+        self.check_merger()
+        for name, repo in self.repos.items():
+            repo.commit(files if name == PROJECT else seed(name), message)
+        return self.load_and_freeze(self.conf_for(tenant_file), pushes)
 
 
 def repository_files() -> dict[str, str]:
