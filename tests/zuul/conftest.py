@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from zuul_harness import FleetZuul, Zuul, repository_files, running_zookeeper
 
@@ -14,11 +16,8 @@ def zookeeper(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def zuul(zookeeper, tmp_path_factory):
-    instance = Zuul(tmp_path_factory.mktemp("zuul"), zookeeper)
-    try:
+    with contextlib.closing(Zuul(tmp_path_factory.mktemp("zuul"), zookeeper)) as instance:
         yield instance
-    finally:
-        instance.close()
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +29,5 @@ def repository_validation(zuul):
 
 @pytest.fixture(scope="session")
 def fleet_zuul(zookeeper, tmp_path_factory):
-    instance = FleetZuul(tmp_path_factory.mktemp("fleet-zuul"), zookeeper)
-    try:
-        yield instance
-    finally:
-        instance.close()
+    with contextlib.closing(FleetZuul(tmp_path_factory.mktemp("fleet-zuul"), zookeeper)) as fleet:
+        yield fleet
