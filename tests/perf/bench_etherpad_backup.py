@@ -9,7 +9,7 @@ until MariaDB holds every revision, then times:
   backup    `systemctl start borg-backup.service`: files and the database
             dump to both backup servers, as the timer runs it
   restore   docs/etherpad.md's "Restoring one pad", every step as written
-            (from backup01, the restart of Etherpad included)
+            (from backup01, Etherpad stopped and started again included)
 
 and prints the dump's size and each server's archive sizes (borg info:
 original, compressed, deduplicated). The pads are deleted at the end
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from etherpad_api import ETHERPAD  # noqa: E402
 from fleet_helpers import on  # noqa: E402
-from test_etherpad_backup import SERVERS, restore_script  # noqa: E402
+from test_etherpad_backup import RESTORE_STEPS, SERVERS, restore_script  # noqa: E402
 
 # Runs on etherpad01: the API over keep-alive connections, one per thread.
 CLIENT = r"""
@@ -156,12 +156,10 @@ def measure(prefix: str, args: argparse.Namespace) -> None:
 
     pad = f"{prefix}-{args.pads // 2:05d}"
     start = time.monotonic()
-    on_etherpad(
-        restore_script(["name", "pick", "load", "copy", "restart", "drop"], pad, SERVERS[0].name)
-    )
+    on_etherpad(restore_script(RESTORE_STEPS, pad, SERVERS[0].name))
     print(
         f"restore  {time.monotonic() - start:.0f} s for pad {pad} from {SERVERS[0].name} "
-        "(docs/etherpad.md, every step, Etherpad's restart included)"
+        "(docs/etherpad.md, every step, Etherpad stopped and started included)"
     )
 
     if not args.keep:

@@ -23,7 +23,7 @@ from sctools.analysis import tasks as analysis_tasks
 from sctools.analysis.loader import DepsError
 from sctools.analysis.playbooks import Analyzer
 from sctools.analysis.result import Deps
-from sctools.analysis.summary import converged_roles, unconverged_roles
+from sctools.analysis.summary import converged_roles, molecule_plugin_paths, unconverged_roles
 from sctools.analysis.variables import hostvar_name
 from sctools.cli import Exit
 from sctools.matchers import compute, matches
@@ -711,3 +711,20 @@ def test_a_file_in_a_plugin_directory_of_ansible_cfg_runs_every_job(capsys):
     assert affected.main(["--owner", "all", "--json", "plugins/strategy/mitogen_linear.py"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["infra_prod"]) == {f"infra-prod-{name}" for name in load_schedule().playbooks}
+
+
+def test_molecule_jobs_match_the_plugin_paths_molecules_configuration_names(tmp_path):
+    """Molecule writes its own ansible.cfg: its plugin paths count, the
+    repository's ansible.cfg does not."""
+    config = tmp_path / ".config/molecule/config.yml"
+    config.parent.mkdir(parents=True)
+    prefix = "${MOLECULE_PROJECT_DIRECTORY}/../../"
+    defaults = {
+        "strategy_plugins": f"{prefix}plugins/strategy",
+        "test_plugins": f"{prefix}plugins/test:/usr/share/ansible/plugins/test",
+        "forks": 5,
+    }
+    config.write_text(yaml.safe_dump({"provisioner": {"config_options": {"defaults": defaults}}}))
+    assert molecule_plugin_paths(tmp_path) == ["plugins/strategy/", "plugins/test/"]
+    # This repository's scenarios run with the name tests (plugins/test).
+    assert "plugins/test/" in molecule_plugin_paths(REPO_ROOT)

@@ -7,15 +7,18 @@ A playbook depends on what the Analyzer finds, plus what every playbook
 depends on: ansible.cfg, the production inventory, controller plugin paths
 and bridge's venv (CONTROLLER_FILES). A molecule scenario depends on its
 role, the roles its playbooks use (a stack scenario tests roles that have
-none of their own), ansible.cfg with its controller plugin paths, and the
-shared test harness.
+none of their own), the controller plugin paths of molecule's Ansible
+configuration, and the shared test harness.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from sctools import REPO_ROOT
+from sctools.analysis.loader import CONFIG_PATH_KEYS
 from sctools.analysis.playbooks import PLAYBOOK_LOCAL_DIRS, Analyzer
 from sctools.analysis.result import Dependencies, Deps, Entry, Under, VarFiles
 from sctools.analysis.tasks import ROLE_CODE_DIRS
@@ -29,8 +32,9 @@ CONTROLLER_FILES = ("requirements.txt",)
 # the tests' shared helpers and the refusals they run.
 # Scenarios whose instance runs a dockerd also run with the nested-docker
 # platform (NESTED_DOCKER_CONFIG).
+MOLECULE_CONFIG = ".config/molecule/config.yml"
 MOLECULE_HARNESS = (
-    ".config/molecule/config.yml",
+    MOLECULE_CONFIG,
     "requirements.txt",
     "tests/molecule/scenario.py",
     "tools/images/",
@@ -84,6 +88,26 @@ def playbook_dependencies(analyzer: Analyzer, rel: str) -> Dependencies:
     return Dependencies(tuple(entries), notes=notes)
 
 
+def molecule_plugin_paths(root: Path) -> list[str]:
+    """Controller plugin directories the scenarios run with.
+
+    Molecule writes its own ansible.cfg from .config/molecule/config.yml
+    (provisioner.config_options.defaults), whose paths are relative to a
+    role's directory; the repository's ansible.cfg does not count.
+    """
+    config = root / MOLECULE_CONFIG
+    if not config.is_file():
+        return []
+    defaults = yaml.safe_load(config.read_text())["provisioner"]["config_options"]["defaults"]
+    prefix = "${MOLECULE_PROJECT_DIRECTORY}/../../"
+    return sorted(
+        path.removeprefix(prefix).rstrip("/") + "/"
+        for key in CONFIG_PATH_KEYS
+        for path in str(defaults.get(key, "")).split(":")
+        if path.startswith(prefix)
+    )
+
+
 def scenario_role(analyzer: Analyzer, role_name: str) -> str:
     return analyzer.find_role(role_name, analyzer.root) or f"roles/{role_name}"
 
@@ -95,9 +119,7 @@ def scenario_dependencies(analyzer: Analyzer, role_name: str) -> Dependencies:
     entries: list[Entry] = [f"{role}/"]
     for other in sorted(deps.roles - {role}):
         entries += role_entries(analyzer, other)
-    # Scenarios run with this repository's ansible.cfg (tox.ini), so with
-    # its controller plugins (the strategy, the name tests) too.
-    entries += ["ansible.cfg", *analyzer.config_paths, *MOLECULE_HARNESS]
+    entries += [*molecule_plugin_paths(analyzer.root), *MOLECULE_HARNESS]
     if runs_dockerd(deps):
         entries.append(str(NESTED_DOCKER_CONFIG.relative_to(REPO_ROOT)))
     entries += sorted(deps.files)
