@@ -75,8 +75,9 @@ def deploy_lines(host):
     return [line for line in lines if MARKER in line]
 
 
-def test_deploy_key_runs_a_command_as_root_from_an_allowed_address(host):
-    result = ssh_inside(host, "deploy", "root@127.0.0.1", "id -un")
+@pytest.mark.parametrize("loopback", ["127.0.0.1", "::1"])
+def test_deploy_key_runs_a_command_as_root_from_an_allowed_address(host, loopback):
+    result = ssh_inside(host, "deploy", f"root@{loopback}", "id -un")
     assert result.rc == 0, result.stderr
     assert result.stdout.strip() == "root"
 
@@ -98,6 +99,19 @@ def test_deploy_key_is_refused_from_an_address_not_listed(ipv4):
     assert client not in ("127.0.0.1", "::1"), control.stdout
     result = ssh_from_test_host(ipv4, "deploy", "true")
     assert result.returncode == 255, result.stdout + result.stderr
+    assert "Permission denied" in result.stderr
+
+
+def test_deploy_key_is_refused_from_an_ipv6_address_not_listed(host):
+    # To its own global address the instance connects from that address,
+    # not from ::1: the provisioning key shows it, the deploy key is refused.
+    out = host.check_output("ip -6 -o addr show dev eth0 scope global")
+    address = re.search(r"inet6 ([0-9a-f:]+)/", out).group(1)
+    control = ssh_inside(host, "provisioning", f"root@{address}", "echo $SSH_CONNECTION")
+    assert control.rc == 0, control.stderr
+    assert control.stdout.split()[0] == address, control.stdout
+    result = ssh_inside(host, "deploy", f"root@{address}", "true")
+    assert result.rc == 255, result.stdout + result.stderr
     assert "Permission denied" in result.stderr
 
 
