@@ -8,6 +8,7 @@ the first whose downgrade apt can make alone (no other package changes),
 optional packages before the ones apt and dpkg need.
 Prints the package's name; exits 1 when no package qualifies.
 """
+
 import os
 import subprocess
 import sys
@@ -19,9 +20,13 @@ def downgrade_alone(name, version):
     """True when apt would change only this package to reach version."""
     simulation = subprocess.run(
         ["apt-get", "-s", "-q", "--allow-downgrades", "install", f"{name}={version}"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    changes = [line for line in simulation.stdout.splitlines() if line.startswith(("Inst ", "Remv "))]
+    changes = [
+        line for line in simulation.stdout.splitlines() if line.startswith(("Inst ", "Remv "))
+    ]
     return simulation.returncode == 0 and len(changes) == 1
 
 
@@ -36,13 +41,23 @@ def main():
         if installed is None or not any(o.label == "Debian-Security" for o in installed.origins):
             continue
         older = [
-            v for v in package.versions
+            v
+            for v in package.versions
             if v < installed and not any(o.label == "Debian-Security" for o in v.origins)
         ]
         if older and downgrade_alone(package.name, max(older).version):
             subprocess.run(
-                ["apt-get", "-q", "-y", "--allow-downgrades", "install", f"{package.name}={max(older).version}"],
-                check=True, stdout=subprocess.DEVNULL, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                [
+                    "apt-get",
+                    "-q",
+                    "-y",
+                    "--allow-downgrades",
+                    "install",
+                    f"{package.name}={max(older).version}",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
             )
             print(package.name)
             return 0
