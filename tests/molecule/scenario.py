@@ -35,6 +35,15 @@ ROLES_DIR = REPO_ROOT / "roles"
 
 # The apache role's defaults (apache_hsts_max_age, apache_security_headers),
 # as every HTTPS site of a role that uses it sends them.
+# ssh options for a test's login: no configuration, never a prompt, no
+# known_hosts (each login is fresh), a bounded connect.
+SSH_TEST_OPTIONS = [
+    "-F", "/dev/null",
+    "-o", "BatchMode=yes",
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "ConnectTimeout=10",
+]  # fmt: skip
 SECURITY_HEADERS = {
     "strict-transport-security": "max-age=31536000",
     "x-content-type-options": "nosniff",

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from scenario import converge, instance_names, original_values_put_back
+from scenario import SSH_TEST_OPTIONS, converge, instance_names, original_values_put_back
 
 testinfra_hosts = instance_names()
 
@@ -24,21 +24,8 @@ KEYDIR = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 INSTANCE_KEYS = "/root/molecule-keys"
 AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
 MARKER = "bridge-deploy-key:"
-# Only the key given, never a prompt, no known_hosts: each test logs in afresh.
-SSH_OPTIONS = [
-    "-F",
-    "/dev/null",
-    "-o",
-    "IdentitiesOnly=yes",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "ConnectTimeout=10",
-]
+# Only the key given (-i), never the test host's own.
+SSH_OPTIONS = [*SSH_TEST_OPTIONS, "-o", "IdentitiesOnly=yes"]
 
 original = original_values_put_back()
 

@@ -11,24 +11,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from scenario import converge_result, instance_host, instance_names
+from scenario import SSH_TEST_OPTIONS, converge_result, instance_host, instance_names
 
 testinfra_hosts = instance_names()
 
 KEYDIR = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 SSHD_CONFIG = "/etc/ssh/sshd_config"
-SSH_OPTIONS = [
-    "-F",
-    "/dev/null",
-    "-o",
-    "BatchMode=yes",
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "ConnectTimeout=10",
-]
 
 
 @pytest.fixture
@@ -39,7 +27,7 @@ def ipv4(host):
 
 def ssh(ipv4, user, *options, command=("true",)):
     return subprocess.run(
-        ["ssh", *SSH_OPTIONS, *options, f"{user}@{ipv4}", *command],
+        ["ssh", *SSH_TEST_OPTIONS, *options, f"{user}@{ipv4}", *command],
         capture_output=True,
         text=True,
         timeout=60,

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from scenario import instance_names
+from scenario import SSH_TEST_OPTIONS, instance_names
 
 testinfra_hosts = instance_names()
 
@@ -34,20 +34,11 @@ def ssh(ipv4, user, key, *command):
     return subprocess.run(
         [
             "ssh",
-            "-F",
-            "/dev/null",
+            *SSH_TEST_OPTIONS,
             "-i",
             str(KEYDIR / f"{key}_key"),
             "-o",
             "IdentitiesOnly=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "ConnectTimeout=10",
             "-o",
             "LogLevel=ERROR",
             f"{user}@{ipv4}",
