@@ -51,7 +51,8 @@ def generate(directory: Path, count: int, per_namespace: int, version: str = "")
     (directory / "_infra.yaml").write_text(yaml.safe_dump({
         "admin-group": {"name": "infra-root", "members": ["root1", "root2"]},
         "zuul-connection": "gerrit",
-        "metadata-project": "ns000/project-config",
+        "metadata-project": "ns000/system-config",
+        "deploy-tenant": "deploy",
     }))  # fmt: skip
     for n in range(count):
         name = f"ns{n:03d}"
@@ -72,6 +73,8 @@ def generate(directory: Path, count: int, per_namespace: int, version: str = "")
             + [{"name": active[2], "include": ["job"]}]
             + active[3:],
         }
+        if not n:  # the metadata project: in the deploy tenant only
+            projects["ns000/system-config"] = {"description": "holds namespaces/"}
         if n:
             tenant["loads"] = {"untrusted-projects": [
                 {"name": f"ns{n - 1:03d}/repo-001", "include": ["job", "project-template"]}

@@ -36,6 +36,7 @@ INFRA = {
     "admin-group": {"name": "infra-root", "members": ["root1"]},
     "zuul-connection": "gerrit",
     "metadata-project": "alpha/meta",
+    "deploy-tenant": "deploy",
 }
 ALPHA = {
     "name": "alpha",
@@ -44,12 +45,13 @@ ALPHA = {
     "groups": {"alpha-core": {"members": ["ann", "abe"]}},
     "projects": {
         "alpha/meta": {"description": "holds namespaces/"},
+        "alpha/config": {"description": "alpha's pipelines"},
         "alpha/one": {"description": "one"},
         "alpha/old": {"description": "old", "retired": True},
     },
     "tenant": {
         "name": "alpha",
-        "config-projects": ["alpha/meta"],
+        "config-projects": ["alpha/config"],
         "untrusted-projects": ["alpha/one"],
     },
 }
@@ -245,7 +247,7 @@ BAD_INPUTS = {
         "alpha.yaml", "tenant.untrusted-projects[0]", "project 'alpha/old' is retired",
     ),
     "tenant listing a project twice": (
-        _set(["alpha.yaml", "tenant", "untrusted-projects"], ["alpha/meta"]),
+        _set(["alpha.yaml", "tenant", "untrusted-projects"], ["alpha/config"]),
         "alpha.yaml", "tenant.untrusted-projects[0]", "already listed at tenant.config-projects[0]",
     ),
     "tenant option referring to objects outside any namespace": (
@@ -278,6 +280,29 @@ BAD_INPUTS = {
             _set(["alpha.yaml", "tenant", "config-projects"], []),
         ),
         "_infra.yaml", "metadata-project", "'alpha/meta' is retired",
+    ),
+    "deploy tenant missing": (
+        _delete(["_infra.yaml", "deploy-tenant"]),
+        "_infra.yaml", "deploy-tenant", "missing (required)",
+    ),
+    "deploy tenant not a tenant name": (
+        _set(["_infra.yaml", "deploy-tenant"], "deploy tenant"),
+        "_infra.yaml", "deploy-tenant", "tenant name",
+    ),
+    "namespace tenant named as the deploy tenant": (
+        _set(["beta.yaml", "tenant", "name"], "deploy"),
+        "beta.yaml", "tenant.name", "is the infra roots' deploy tenant",
+    ),
+    "namespace tenant loading the metadata project, untrusted": (
+        _set(["alpha.yaml", "tenant", "untrusted-projects"], ["alpha/one", "alpha/meta"]),
+        "alpha.yaml", "tenant.untrusted-projects[1]", "'alpha/meta' is the metadata project",
+    ),
+    "namespace tenant loading the metadata project, trusted": (
+        _set(
+            ["beta.yaml", "tenant", "loads", "config-projects"],
+            [{"name": "alpha/meta", "exclude": ["pipeline"]}],
+        ),
+        "beta.yaml", "tenant.loads.config-projects[0]", "loaded only by the deploy tenant 'deploy'",
     ),
     "empty admin group": (
         _set(["_infra.yaml", "admin-group", "members"], []),
@@ -367,7 +392,7 @@ def git_config(path: Path, *args: str) -> list[str]:
 
 def test_main_yaml_has_a_tenant_per_namespace_that_wants_one_loads_first():
     main = yaml.safe_load(rendered()["zuul/main.yaml"])
-    assert [item["tenant"]["name"] for item in main] == ["alpha", "beta"]
+    assert [item["tenant"]["name"] for item in main] == ["alpha", "beta", "deploy"]
     beta = main[1]["tenant"]
     assert beta["max-job-timeout"] == 3600
     assert beta["source"] == {
@@ -381,25 +406,31 @@ def test_main_yaml_has_a_tenant_per_namespace_that_wants_one_loads_first():
     }
 
 
+def test_deploy_tenant_loads_the_metadata_project_alone_and_trusted():
+    main = yaml.safe_load(rendered()["zuul/main.yaml"])
+    deploy = next(item["tenant"] for item in main if item["tenant"]["name"] == "deploy")
+    assert deploy == {"name": "deploy", "source": {"gerrit": {"config-projects": ["alpha/meta"]}}}
+
+
 def test_namespace_without_tenant_gets_none():
     data = mutated(_both(_delete(["beta.yaml", "tenant"])))
     main = yaml.safe_load(rendered(data)["zuul/main.yaml"])
-    assert [item["tenant"]["name"] for item in main] == ["alpha"]
+    assert [item["tenant"]["name"] for item in main] == ["alpha", "deploy"]
 
 
 def test_projects_yaml_lists_every_project_sorted_with_its_options():
     projects = yaml.safe_load(rendered()["gerrit/projects.yaml"])
     assert [p["project"] for p in projects] == [
-        "alpha/meta", "alpha/old", "alpha/one", "beta/docs", "beta/two",
+        "alpha/config", "alpha/meta", "alpha/old", "alpha/one", "beta/docs", "beta/two",
     ]  # fmt: skip
     two = projects[-1]
     assert two["default-branch"] == "main"
     assert two["acl-config"] == "acls/beta/beta-core.config"
-    assert projects[0]["acl-config"] == "acls/_metadata.config"
-    assert projects[1]["acl-config"] == "acls/_retired.config"
-    assert projects[3]["acl-config"] == "acls/beta/beta-docs.config"
+    assert projects[1]["acl-config"] == "acls/_metadata.config"
+    assert projects[2]["acl-config"] == "acls/_retired.config"
+    assert projects[4]["acl-config"] == "acls/beta/beta-docs.config"
     assert two["approvers"] == ["beta-core"]
-    assert projects[1]["retired"] is True
+    assert projects[2]["retired"] is True
 
 
 def test_groups_yaml_has_every_group_with_its_members():
@@ -1144,7 +1175,7 @@ def test_yaml_is_dumped_in_batches_and_the_pieces_join_into_one_dump(monkeypatch
     monkeypatch.setattr(namespace_outputs, "_BATCH", 7, raising=False)
     monkeypatch.setattr(yaml, "dump", dump)
     assert rendered(data) == whole
-    assert len(yaml.safe_load(whole["gerrit/projects.yaml"])) == 255
+    assert len(yaml.safe_load(whole["gerrit/projects.yaml"])) == 256
     assert max(sizes) <= 7
 
 

@@ -29,7 +29,7 @@ def test_checker_accepts_the_repository_main_yaml(tmp_path):
     main_yaml.write_text(render(namespaces.load(namespaces.NAMESPACES_DIR))["zuul/main.yaml"])
     result = check(main_yaml, "--connections", "gerrit")
     assert result.returncode == 0, result.stderr
-    assert "3 tenant(s): valid" in result.stdout
+    assert "4 tenant(s): valid" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -105,10 +105,12 @@ def test_every_option_namespaces_accept_is_accepted_by_zuul(tmp_path):
     (metadata / "_infra.yaml").write_text(yaml.safe_dump({
         "admin-group": {"name": "infra-root", "members": ["root"]},
         "zuul-connection": "review",
-        "metadata-project": "demo/config",
+        "metadata-project": "demo/meta",
+        "deploy-tenant": "deploy",
     }))  # fmt: skip
     projects = {f"demo/{kind}": {"description": kind} for kind in PROJECT_OPTIONS}
     projects["demo/config"] = {"description": "config"}
+    projects["demo/meta"] = {"description": "holds namespaces/"}
     tenant = {
         "options": {key: SAMPLES[kind] for key, kind in TENANT_OPTIONS.items()},
         "config-projects": ["demo/config"],

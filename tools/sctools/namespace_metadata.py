@@ -186,6 +186,8 @@ class Infra:
     admin_group: Group
     zuul_connection: str
     metadata_project: str
+    # The tenant whose one config project is the metadata project (docs/zuul-cd.md).
+    deploy_tenant: str
 
 
 @dataclass(frozen=True)
@@ -344,10 +346,11 @@ def _parse_group(
 
 
 def parse_infra(file: str, text: str, problems: list[Problem]) -> Infra | None:
-    """The infra roots' file: admin group, Zuul connection, metadata project."""
+    """The infra roots' file: admin group, Zuul connection, metadata project, deploy tenant."""
     fields = _Fields(file, problems)
     data = _load_yaml(file, text, problems)
-    top = fields.mapping(data, "", {"admin-group", "zuul-connection", "metadata-project"}, set())
+    required = {"admin-group", "zuul-connection", "metadata-project", "deploy-tenant"}
+    top = fields.mapping(data, "", required, set())
     if top is None:
         return None
     admin = fields.mapping(top["admin-group"], "admin-group", {"name", "members"}, {"description"})
@@ -369,9 +372,10 @@ def parse_infra(file: str, text: str, problems: list[Problem]) -> Infra | None:
     metadata = fields.string(
         top["metadata-project"], "metadata-project", PROJECT_NAME, "project name"
     )
-    if group is None or connection is None or metadata is None:
+    deploy_tenant = fields.string(top["deploy-tenant"], "deploy-tenant", TENANT_NAME, "tenant name")
+    if group is None or connection is None or metadata is None or deploy_tenant is None:
         return None
-    return Infra(file, group, connection, metadata)
+    return Infra(file, group, connection, metadata, deploy_tenant)
 
 
 def _parse_tenant_project(
@@ -645,7 +649,10 @@ def _check_across(
                 group_owner[name] = ns
         if ns.tenant is not None:
             other = tenant_owner.setdefault(ns.tenant.name, ns)
-            if other is not ns:
+            if infra is not None and ns.tenant.name == infra.deploy_tenant:
+                message = f"tenant '{ns.tenant.name}' is the infra roots' deploy tenant"
+                report(ns, "tenant.name", f"{message} ({infra.file}, deploy-tenant)")
+            elif other is not ns:
                 message = f"tenant '{ns.tenant.name}' is already defined"
                 report(ns, "tenant.name", f"{message} by {_whose(other)}")
     for ns in namespaces.values():
@@ -664,6 +671,8 @@ def _check_across(
                 report(ns, f"projects.{project.name}.approvers[{i}]", f"{message} ({whose})")
         if ns.tenant is not None:
             _check_tenant_projects(ns, project_owner, report)
+            if infra is not None:
+                _check_metadata_project_not_loaded(ns, infra, report)
     if infra is not None and namespaces:
         owner = project_owner.get(infra.metadata_project)
         if owner is None:
@@ -676,6 +685,25 @@ def _check_across(
 
 def _whose(ns: Namespace) -> str:
     return f"namespace {ns.name} ({ns.file})"
+
+
+def _check_metadata_project_not_loaded(
+    ns: Namespace, infra: Infra, report: Callable[[Namespace, str, str], None]
+) -> None:
+    """The metadata project belongs to the deploy tenant alone: in another
+    tenant Zuul would refuse its pipelines and base job (untrusted) or clash
+    them with that tenant's own (trusted)."""
+    tenant = ns.tenant
+    assert tenant is not None
+    for section, lists in (("tenant", tenant.own), ("tenant.loads", tenant.loads)):
+        for kind, projects in lists.items():
+            for i, tp in enumerate(projects):
+                if tp.name == infra.metadata_project:
+                    message = (
+                        f"project '{tp.name}' is the metadata project, loaded only by the"
+                        f" deploy tenant '{infra.deploy_tenant}' ({infra.file}); remove it here"
+                    )
+                    report(ns, f"{section}.{kind}[{i}]", message)
 
 
 def _check_tenant_projects(

@@ -179,23 +179,32 @@ def _tenant_project(project: TenantProject) -> str | dict:
 
 
 def zuul_main_yaml(meta: Metadata) -> str:
-    """main.yaml: one tenant per namespace that declares one, sorted by tenant name."""
+    """main.yaml: the deploy tenant and one tenant per namespace that declares one, by name."""
     return "".join(zuul_main_yaml_pieces(meta))
 
 
 def _tenants(meta: Metadata) -> Iterator[dict]:
-    tenants = sorted(
-        (ns.tenant for ns in meta.namespaces.values() if ns.tenant is not None),
-        key=lambda t: t.name,
-    )
-    for tenant in tenants:
+    connection = meta.infra.zuul_connection
+    # The deploy tenant loads all of the metadata project's configuration,
+    # trusted: its zuul.d is a whole tenant (docs/zuul-cd.md).
+    deploy = {
+        "name": meta.infra.deploy_tenant,
+        "source": {connection: {"config-projects": [meta.infra.metadata_project]}},
+    }
+    tenants = [(meta.infra.deploy_tenant, deploy)]
+    for ns in meta.namespaces.values():
+        tenant = ns.tenant
+        if tenant is None:
+            continue
         source = {
             kind: [_tenant_project(p) for p in tenant.projects(kind)]
             for kind in TRUST_KINDS
             if tenant.projects(kind)
         }
         body = {"name": tenant.name, **dict(tenant.options)}
-        body["source"] = {meta.infra.zuul_connection: source}
+        body["source"] = {connection: source}
+        tenants.append((tenant.name, body))
+    for _, body in sorted(tenants, key=lambda named: named[0]):
         yield {"tenant": body}
 
 

@@ -423,7 +423,8 @@ def load(directory: Path) -> Metadata:
 
 def _summary(meta: Metadata) -> str:
     retired = sum(1 for p in meta.projects.values() if p.retired)
-    tenants = sum(1 for ns in meta.namespaces.values() if ns.tenant is not None)
+    # The namespaces' tenants and the deploy tenant.
+    tenants = 1 + sum(1 for ns in meta.namespaces.values() if ns.tenant is not None)
     return (
         f"{len(meta.namespaces)} namespaces, {len(meta.projects)} projects ({retired} retired), "
         f"{len(meta.groups)} groups, {tenants} tenants"
