@@ -152,6 +152,37 @@ def test_zuul_web_lists_the_tenants_of_the_namespaces_over_https(deployed, tmp_p
     assert names == tenants_of_namespaces(tmp_path)
 
 
+def zuul_d_jobs(pipeline: str) -> set[str]:
+    """The jobs zuul.d gives opendev/system-config in a pipeline (every project stanza)."""
+    jobs = set()
+    for path in sorted((REPO_ROOT / "zuul.d").glob("*.yaml")):
+        for item in yaml.safe_load(path.read_text()) or []:
+            project = item.get("project")
+            if project and project.get("name", "opendev/system-config") == "opendev/system-config":
+                jobs.update(project.get(pipeline, {}).get("jobs", []))
+    return jobs
+
+
+def test_the_deploy_tenant_loads_this_repository_with_the_fleet_pipelines(deployed):
+    # The stand-in serves this checkout's HEAD as opendev/system-config and
+    # the fleet's pipelines as fleet/zuul-cd (tests/standins/zuul-cd-tenant.yaml).
+    tenant = "tenant/system-config"
+    deadline = time.monotonic() + 180  # the scheduler may still be loading
+    while not api(f"{tenant}/pipelines") and time.monotonic() < deadline:
+        time.sleep(5)
+    assert api(f"{tenant}/config-errors") == []
+    assert sorted(p["name"] for p in api(f"{tenant}/pipelines")) == ["deploy", "periodic-hourly"]
+    project = api(f"{tenant}/project/opendev/system-config")
+    loaded: dict[str, set[str]] = {}
+    for config in project["configs"]:  # one per project stanza
+        for pipeline in config["pipelines"]:
+            names = {variants[0]["name"] for variants in pipeline["jobs"]}
+            loaded.setdefault(pipeline["name"], set()).update(names)
+    assert loaded["deploy"] == zuul_d_jobs("deploy")
+    assert loaded["periodic-hourly"] == zuul_d_jobs("periodic-hourly")
+    assert "infra-prod-service-zuul" in loaded["deploy"]
+
+
 def test_http_redirects_to_https(deployed):
     result = on(
         BRIDGE, f"curl -sS -o /dev/null -w '%{{http_code}} %{{redirect_url}}' http://{ZUUL.name}/"

@@ -344,6 +344,101 @@ def test_bad_input_is_rejected_naming_file_and_field_and_nothing_is_written(
     assert sorted(p.name for p in out.parent.iterdir()) == siblings
 
 
+SITE_DEPLOY_TENANT = [
+    {
+        "tenant": {
+            "name": "deploy",
+            "source": {
+                "gerrit": {
+                    "config-projects": ["site/pipelines", {"alpha/meta": {"exclude": ["pipeline"]}}]
+                }
+            },
+        }
+    }
+]
+
+
+def build_with_deploy_tenant(meta: Path, out: Path, tenant_file: Path, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    argv = [
+        "build",
+        "--namespaces",
+        str(meta),
+        "--out",
+        str(out),
+        "--deploy-tenant",
+        str(tenant_file),
+    ]
+    code = namespaces.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_a_site_deploy_tenant_replaces_the_generated_one_and_nothing_else(
+    good_build, tmp_path, capsys
+):
+    meta, out = good_build
+    before = yaml.safe_load((out / "zuul/main.yaml").read_text())
+    tenant_file = tmp_path / "site-tenant.yaml"
+    tenant_file.write_text(yaml.safe_dump(SITE_DEPLOY_TENANT))
+    code, output = build_with_deploy_tenant(meta, out, tenant_file, capsys)
+    assert code == Exit.OK, output
+    after = yaml.safe_load((out / "zuul/main.yaml").read_text())
+    assert [t["tenant"]["name"] for t in after] == [t["tenant"]["name"] for t in before]
+    assert after[2] == SITE_DEPLOY_TENANT[0]
+    assert after[:2] == before[:2]
+
+
+@pytest.mark.parametrize(
+    ("content", "field", "message"),
+    [
+        ("[{tenant: {name: deploy, source: {gerrit: {}}}\n", "", "expected"),
+        ({"tenant": {"name": "deploy"}}, "", "must be a list of one tenant, not a mapping"),
+        (SITE_DEPLOY_TENANT * 2, "", "must be a list of one tenant"),
+        (
+            [{"tenant": {"name": "other", "source": {"gerrit": {}}}}],
+            "[0].tenant.name",
+            "must be 'deploy'",
+        ),
+        (
+            [{"tenant": {"name": "deploy", "source": {"git": {}}}}],
+            "[0].tenant.source",
+            "connection 'gerrit'",
+        ),
+        ([{"tenant": {"name": "deploy"}}], "[0].tenant.source", "missing (required)"),
+        ([{"tenant": "deploy"}], "[0].tenant", "must be a mapping, not a string"),
+        (
+            [{"tenant": {"name": "deploy", "source": {}}, "pipeline": {}}],
+            "[0].pipeline",
+            "unknown key",
+        ),
+    ],
+    ids=[
+        "yaml error",
+        "not a list",
+        "two tenants",
+        "another name",
+        "another connection",
+        "no source",
+        "tenant not a mapping",
+        "more than a tenant",
+    ],
+)
+def test_a_bad_site_deploy_tenant_is_refused_naming_the_file_and_field(
+    good_build, tmp_path, capsys, content, field, message
+):
+    meta, out = good_build
+    before = snapshot(out)
+    tenant_file = tmp_path / "site-tenant.yaml"
+    tenant_file.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+    code, output = build_with_deploy_tenant(meta, out, tenant_file, capsys)
+    assert code == Exit.FAILED, output
+    where = f"{tenant_file}: {field}: " if field else f"{tenant_file}"
+    assert any(line.startswith(where) and message in line for line in output.splitlines()), output
+    assert "nothing written" in output
+    assert snapshot(out) == before
+
+
 def test_bad_input_without_previous_build_creates_no_output_dir(tmp_path, capsys):
     meta = write_metadata(tmp_path / "ns", mutated(_set(["alpha.yaml", "colour"], "red")))
     code, _ = build(meta, tmp_path / "out", capsys)

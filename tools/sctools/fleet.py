@@ -56,6 +56,9 @@ from sctools.molecule_all import NESTED_DOCKER_CONFIG
 
 INVENTORY = REPO_ROOT / "inventory" / "local" / "hosts.yaml"
 STATE_DIR = REPO_ROOT / ".fleet"
+# This checkout's HEAD, history and all: where the stand-in git server's
+# copy of this repository starts (tests/standins/fleet.yaml reads it).
+HEAD_BUNDLE = STATE_DIR / "system-config.bundle"
 IMAGE_REPO = "system-config/debian-systemd"
 RELEASES = ("bookworm", "trixie")
 LABEL = "system-config.fleet"
@@ -582,6 +585,11 @@ def setup_standins(fleet: Fleet) -> None:
         say("stand-ins unchanged since their last setup (tests/standins, hosts); skipped")
         return
     stamp_file.unlink(missing_ok=True)
+    # This repository's stand-in starts at HEAD (tests/standins/fleet.yaml).
+    git = ["git", "-C", str(REPO_ROOT), "bundle", "create", "--quiet", str(HEAD_BUNDLE), "HEAD"]
+    proc = subprocess.run(git, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ToolError(f"cannot bundle HEAD into {HEAD_BUNDLE}: {proc.stderr.strip()}")
     say(f"setting up the stand-ins ({STANDINS_PLAYBOOK}); log in {log}")
     command = (
         f"cd {BRIDGE_REPO} && export ANSIBLE_CONFIG={BRIDGE_REPO}/ansible.cfg "

@@ -196,6 +196,9 @@ class Metadata:
     namespaces: dict[str, Namespace]  # sorted by name
     projects: dict[str, Project] = field(default_factory=dict)  # every project, sorted
     groups: dict[str, Group] = field(default_factory=dict)  # every group, sorted
+    # A test site's own deploy tenant (parse_deploy_tenant), written into
+    # main.yaml in place of the generated one.
+    deploy_tenant_override: dict[str, Any] | None = None
 
 
 # --- YAML -----------------------------------------------------------------
@@ -376,6 +379,46 @@ def parse_infra(file: str, text: str, problems: list[Problem]) -> Infra | None:
     if group is None or connection is None or metadata is None or deploy_tenant is None:
         return None
     return Infra(file, group, connection, metadata, deploy_tenant)
+
+
+def parse_deploy_tenant(file: str, text: str, infra: Infra) -> dict[str, Any]:
+    """A tenant file holding the deploy tenant alone, for a site without the
+    production connection (the local fleet: tests/standins/zuul-cd-tenant.yaml).
+
+    Only its shape is checked here: one tenant, named as _infra.yaml's
+    deploy-tenant, loading through its zuul-connection. Zuul's own schema
+    checks the rest where main.yaml is installed (zuul_tenant_config).
+    """
+    problems: list[Problem] = []
+    fields = _Fields(file, problems)
+    data = _load_yaml(file, text, problems)
+    body = None
+    if problems:
+        pass
+    elif not isinstance(data, list) or len(data) != 1:
+        fields.error("", f"must be a list of one tenant, not {_kind(data)}")
+    elif (entry := fields.mapping(data[0], "[0]", {"tenant"}, set())) is not None:
+        body = entry["tenant"]
+        if not isinstance(body, dict):
+            fields.error("[0].tenant", f"must be a mapping, not {_kind(body)}")
+            body = None
+        else:
+            for key in sorted({"name", "source"} - set(body)):
+                fields.error(f"[0].tenant.{key}", "missing (required)")
+            body = body if {"name", "source"} <= set(body) else None
+    if body is not None:
+        if body["name"] != infra.deploy_tenant:
+            message = f"must be '{infra.deploy_tenant}', the deploy tenant of {infra.file}"
+            fields.error("[0].tenant.name", message)
+        source = body["source"]
+        if not isinstance(source, dict) or list(source) != [infra.zuul_connection]:
+            message = (
+                f"must load through the connection '{infra.zuul_connection}' alone ({infra.file})"
+            )
+            fields.error("[0].tenant.source", message)
+    if problems:
+        raise MetadataError(problems)
+    return {"tenant": body}
 
 
 def _parse_tenant_project(

@@ -191,6 +191,8 @@ def _tenants(meta: Metadata) -> Iterator[dict]:
         "name": meta.infra.deploy_tenant,
         "source": {connection: {"config-projects": [meta.infra.metadata_project]}},
     }
+    if meta.deploy_tenant_override is not None:
+        deploy = meta.deploy_tenant_override["tenant"]
     tenants = [(meta.infra.deploy_tenant, deploy)]
     for ns in meta.namespaces.values():
         tenant = ns.tenant

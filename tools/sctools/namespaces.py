@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import dataclasses
 import errno
 import fcntl
 import filecmp
@@ -38,7 +39,7 @@ from pathlib import Path
 
 from sctools import REPO_ROOT, strict_yaml
 from sctools.cli import Exit, ToolError, command
-from sctools.namespace_metadata import Metadata, MetadataError, is_ignored
+from sctools.namespace_metadata import Metadata, MetadataError, is_ignored, parse_deploy_tenant
 from sctools.namespace_outputs import render_stream, validate
 from sctools.patience_diff import unified_diff
 
@@ -439,6 +440,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     meta = load(args.namespaces)
+    if args.deploy_tenant is not None:
+        path = args.deploy_tenant
+        override = parse_deploy_tenant(str(path), path.read_text(), meta.infra)
+        meta = dataclasses.replace(meta, deploy_tenant_override=override)
     files = list(render_stream(meta))  # paths and generators: no text made yet
     if write_output_dir(args.out, files):
         print(f"wrote {args.out}: {len(files)} files from {_summary(meta)}")
@@ -498,6 +503,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output directory; created, or replaced when it holds a previous build "
         f"(it must contain {MARKER}); left untouched when the output is the same",
+    )
+    build.add_argument(
+        "--deploy-tenant",
+        type=Path,
+        metavar="FILE",
+        help="a tenant file holding the deploy tenant alone, written into main.yaml in place "
+        "of the generated one: for a site without the production connection (the local "
+        "fleet: tests/standins/zuul-cd-tenant.yaml)",
     )
     build.set_defaults(func=cmd_build)
     diff = sub.add_parser(
