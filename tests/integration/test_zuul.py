@@ -284,9 +284,10 @@ def test_executor_key_is_authorised_restricted_from_the_executors_only(bridge_lo
     line = bridge_logins["authorized_keys"]
     assert line.returncode == 0 and len(line.stdout.splitlines()) == 1, line
     assert line.stdout.startswith(f'from="{EXECUTOR.ipv4},{EXECUTOR.ipv6}",restrict '), line.stdout
-    # restrict: no terminal (the infra-prod jobs need none; Zuul pipelines).
+    # restrict: no terminal (the infra-prod jobs need none: docs/zuul-cd.md).
+    # The key logs in, sshd refuses the terminal (and ssh -tt then gives up).
     pty = bridge_logins["executor pty"]
-    assert pty.returncode == 0 and "PTY allocation request failed" in pty.stderr, pty
+    assert "PTY allocation request failed" in pty.stderr, pty
 
 
 def test_executor_key_is_refused_from_another_host(bridge_logins):
