@@ -3,10 +3,11 @@
 The fleet is deployed twice by the session fixture in conftest.py (the
 README's main command: run-all on bridge). Checks what an infra root would:
 the second run changes nothing, bridge reaches every host, other hosts
-cannot reach ssh, accounts are right, `disabled` hosts are skipped; an
-overlapping run exits at once naming the holder, a run killed half-way is
-recovered by the next, and a dead host fails the run without stopping the
-other hosts from converging.
+cannot reach ssh (bridge's: only the operators and Zuul's executor can),
+accounts are right, `disabled` hosts are skipped; an overlapping run exits
+at once naming the holder, a run killed half-way is recovered by the next,
+and a dead host fails the run without stopping the other hosts from
+converging.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ OUTSIDER = OTHERS[-1]  # a host that is not bridge, probing the others
 TARGETS = [h for h in OTHERS if h != OUTSIDER]
 # The infra roots' laptop: site_operator_ssh_sources in inventory/local.
 OPERATOR = HOSTS["standins01.fleet.test"]
+# Zuul's executor runs the production jobs on bridge (group_vars/bridge.yaml).
+EXECUTOR = HOSTS["ze01.fleet.test"]
+assert OUTSIDER != EXECUTOR
 
 
 def test_second_deploy_converges_with_no_changes(deployed):
@@ -49,8 +53,9 @@ def test_bridge_reaches_host_over_ssh_with_its_key(deployed, host):
 
 @pytest.fixture(scope="module")
 def ssh_probes(deployed) -> dict[tuple[str, str, int], bool]:
-    """ssh of every target from bridge and from the outsider, and of bridge
-    and a target from the operators and the outsider, probed at once."""
+    """ssh of every target from bridge and from the outsider, of bridge and
+    a target from the operators and the outsider, and of bridge from the
+    executor, probed at once."""
     return tcp_probes(
         [
             *(
@@ -65,6 +70,7 @@ def ssh_probes(deployed) -> dict[tuple[str, str, int], bool]:
                 for host in (BRIDGE, TARGETS[0])
                 for family in ("ipv4", "ipv6")
             ),
+            *((EXECUTOR, getattr(BRIDGE, family), 22) for family in ("ipv4", "ipv6")),
         ]
     )
 
@@ -78,9 +84,10 @@ def test_ssh_is_closed_to_hosts_other_than_bridge(ssh_probes, host, family):
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
-def test_bridge_ssh_is_open_to_the_operators_only(ssh_probes, family):
+def test_bridge_ssh_is_open_to_the_operators_and_executors_only(ssh_probes, family):
     address = getattr(BRIDGE, family)
     assert ssh_probes[(OPERATOR.name, address, 22)], "the operators must reach bridge"
+    assert ssh_probes[(EXECUTOR.name, address, 22)], "Zuul's executor must reach bridge"
     assert not ssh_probes[(OUTSIDER.name, address, 22)], f"{OUTSIDER.name} reached bridge"
 
 

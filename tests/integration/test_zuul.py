@@ -9,8 +9,9 @@ projects are git repositories on the stand-in (tests/standins/git.yml),
 and the opendev tenant's periodic pipeline runs the job `fleet-probe`
 every minute. These tests check what an infra root would: the ensemble
 has a leader, clients need TLS, zuul-web answers over verified HTTPS with
-the tenants, a job ran and succeeded, and every service runs exactly the
-image built from this checkout.
+the tenants, a job ran and succeeded, every service runs exactly the
+image built from this checkout, and the executor logs in to bridge as root
+with its key (the production jobs' way in), from its own addresses only.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ SERVICES = {
     EXECUTOR: {"zuul-executor": "zuul-executor", "zuul-merger": "zuul-merger"},
     **{zk: {"zookeeper": "zookeeper"} for zk in ZOOKEEPERS},
 }
+OPERATOR = HOSTS["standins01.fleet.test"]  # site_operator_ssh_sources: passes bridge's firewall
 BUILDSET_PREFIX = "buildset-registry.fleet.test:5443/system-config"
 PROBE_JOB_WAIT_SECONDS = 420
 # ZooKeeper's ports (TLS client, quorum, election), from their one home.
@@ -252,3 +254,75 @@ def test_service_runs_this_checkouts_image_from_the_buildset_registry(
     assert inspect["Config"]["Image"] == f"{BUILDSET_PREFIX}/{image}:latest"
     # The registry keeps the image's config blob, so the ID survives the push.
     assert inspect["Image"] == local_image_ids()[image]
+
+
+# The executor's key as the executor container sees it (zuul_executor's
+# default path; /var/lib/zuul is mounted at the same path), used as the
+# zuul user the executor drops to, as Zuul's Ansible uses it.
+EXECUTOR_KEY = "/var/lib/zuul/ssh/id_rsa"
+SSH_OPTIONS = (
+    "-o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no "
+    "-o UserKnownHostsFile=/dev/null -o ConnectTimeout=10"
+)
+DEPLOY_KEY_MARKER = "bridge-deploy-key:zuul-executor"
+AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
+
+
+def from_executor(ssh_args: str) -> subprocess.CompletedProcess:
+    return on(
+        EXECUTOR,
+        "cd /etc/zuul-executor && docker compose exec -T -u zuul executor "
+        f"ssh -i {EXECUTOR_KEY} {SSH_OPTIONS} {ssh_args}",
+    )
+
+
+def from_operator_with_executor_key(ssh_args: str) -> subprocess.CompletedProcess:
+    """ssh from the operators' host (allowed through bridge's firewall) with the executor's key."""
+    key = on(EXECUTOR, f"cat {EXECUTOR_KEY}")
+    assert key.returncode == 0, key.stderr
+    return subprocess.run(
+        ["docker", "exec", "-i", OPERATOR.name, "bash", "-c",
+         f"k=$(mktemp); cat > $k; ssh -i $k {SSH_OPTIONS} {ssh_args}; rc=$?; rm -f $k; exit $rc"],
+        input=key.stdout, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bridge_logins(deployed) -> dict[str, subprocess.CompletedProcess]:
+    """The executor's key tried on bridge from ze01 and from elsewhere, all at once."""
+    target = f"root@{BRIDGE.name}"
+    attempts = {
+        "executor ipv4": lambda: from_executor(f"-4 {target} 'echo $SSH_CONNECTION'"),
+        "executor ipv6": lambda: from_executor(f"-6 {target} 'echo $SSH_CONNECTION'"),
+        "executor pty": lambda: from_executor(f"-tt {target} true"),
+        "operator host": lambda: from_operator_with_executor_key(f"{target} true"),
+        "authorized_keys": lambda: on(BRIDGE, f"grep -F ' {DEPLOY_KEY_MARKER}' {AUTHORIZED_KEYS}"),
+    }
+    with ThreadPoolExecutor(len(attempts)) as pool:
+        futures = {name: pool.submit(attempt) for name, attempt in attempts.items()}
+    return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_executor_logs_in_to_bridge_as_root_with_its_key(bridge_logins, family):
+    login = bridge_logins[f"executor {family}"]
+    assert login.returncode == 0, login.stderr
+    # SSH_CONNECTION: client address, client port, server address, server port.
+    assert login.stdout.split()[0] == getattr(EXECUTOR, family), login.stdout
+
+
+def test_executor_key_is_authorised_restricted_from_the_executors_only(bridge_logins):
+    line = bridge_logins["authorized_keys"]
+    assert line.returncode == 0 and len(line.stdout.splitlines()) == 1, line
+    assert line.stdout.startswith(f'from="{EXECUTOR.ipv4},{EXECUTOR.ipv6}",restrict '), line.stdout
+    # restrict: no terminal (the infra-prod jobs need none: docs/zuul-cd.md).
+    # The key logs in, sshd refuses the terminal (and ssh -tt then gives up).
+    pty = bridge_logins["executor pty"]
+    assert "PTY allocation request failed" in pty.stderr, pty
+
+
+def test_executor_key_is_refused_from_another_host(bridge_logins):
+    # The operators' host passes bridge's firewall: sshd itself refuses the key there.
+    refused = bridge_logins["operator host"]
+    assert refused.returncode == 255, refused
+    assert "Permission denied" in refused.stderr, refused.stderr
