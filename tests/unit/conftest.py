@@ -20,6 +20,7 @@ all:
       public_v4: 172.30.42.10
       public_v6: fd42::10
       fleet_release: bookworm
+      bridge_checkout_path: /opt/system-config-cd
     mirror01.fleet.test:
       public_v4: 172.30.42.21
       public_v6: fd42::21

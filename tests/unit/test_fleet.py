@@ -12,6 +12,7 @@ def test_load_fleet_reads_hosts_and_network(fleet_inventory):
     assert [h.name for h in loaded.hosts] == ["bridge01.fleet.test", "mirror01.fleet.test"]
     assert loaded.bridge.ipv4 == "172.30.42.10"
     assert loaded.hosts[1].image == "system-config/debian-systemd:trixie"
+    assert loaded.deploy_checkout == "/opt/system-config-cd"
 
 
 def test_aliases_are_read(fleet_inventory):
@@ -35,6 +36,21 @@ def test_the_real_local_inventory_is_valid():
         ("    fleet_network: net\n", "", "all.vars.fleet_network is missing"),
         ("public_v4: 172.30.42.21", "public_v4: banana", "public_v4: 'banana' does not appear"),
         ("bridge01.fleet.test:", "bastion01.fleet.test:", "exactly one bridge host, found 0"),
+        (
+            "      bridge_checkout_path: /opt/system-config-cd\n",
+            "",
+            "bridge01.fleet.test.bridge_checkout_path is missing",
+        ),
+        (
+            "bridge_checkout_path: /opt/system-config-cd",
+            "bridge_checkout_path: /opt/system-config",
+            "other than /opt/system-config, where the working tree is mounted",
+        ),
+        (
+            "bridge_checkout_path: /opt/system-config-cd",
+            "bridge_checkout_path: opt/cd",
+            "bridge_checkout_path: must be an absolute path",
+        ),
         (
             "fleet_release: trixie",
             "fleet_release: trixie\n      fleet_aliases: mirror.fleet.test",

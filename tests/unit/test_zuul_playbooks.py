@@ -67,8 +67,18 @@ class Bridge:
         self.log_root = base / "zuul-logs"
         self.log_root.mkdir()
         self.work_root = base / "work"
+        # The job's HOME, where Zuul keeps the known_hosts its ssh reads.
+        self.home = base / "home"
+        (self.home / ".ssh").mkdir(parents=True)
+        (self.home / ".ssh" / "known_hosts").touch()
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(base / "host_key")],
+            check=True,
+        )
+        self.host_key = " ".join((base / "host_key.pub").read_text().split()[:2])
         self.vars = {
             "infra_prod_bridge_host": "bridge-under-test",
+            "infra_prod_bridge_host_key": self.host_key,
             "infra_prod_bridge_user": "root",
             "infra_prod_checkout": str(self.checkout),
             "infra_prod_venv": str(base / "venv"),
@@ -99,7 +109,8 @@ class Bridge:
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "FAKE_PLAN": str(self.base / "plan.json"),
-                "FAKE_CALLS": str(self.base / "calls.jsonl"), "ANSIBLE_NOCOLOR": "1"}  # fmt: skip
+                "FAKE_CALLS": str(self.base / "calls.jsonl"), "ANSIBLE_NOCOLOR": "1",
+                "HOME": str(self.home)}  # fmt: skip
 
     def run(self, playbook: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -145,6 +156,23 @@ def test_the_job_runs_the_playbook_through_run_all_and_keeps_its_report(tmp_path
     [log] = (tmp_path / "run-all-logs").glob("*/demo.log")
     assert "PLAY [playbooks/demo.yaml]" in log.read_text()
     assert "demo" in output(result) and "OK" in output(result)
+
+
+def test_the_job_trusts_bridges_host_key_from_the_site_variables(tmp_path):
+    bridge = Bridge(tmp_path, {"hosts": {"zuul01": "ok"}})
+    result = bridge.run("run-production-playbook.yaml")
+    assert result.returncode == 0, output(result)
+    known = (bridge.home / ".ssh" / "known_hosts").read_text().split()
+    assert known == ["bridge-under-test", *bridge.host_key.split()]
+
+
+def test_the_job_refuses_to_start_without_bridges_host_key(tmp_path):
+    bridge = Bridge(tmp_path, {"hosts": {"zuul01": "ok"}})
+    del bridge.vars["infra_prod_bridge_host_key"]
+    result = bridge.run("run-production-playbook.yaml")
+    assert result.returncode != 0
+    assert "infra_prod_bridge_host_key is not set" in output(result)
+    assert bridge.calls() == []
 
 
 def test_a_failed_playbook_fails_the_job_and_still_keeps_the_report(tmp_path):

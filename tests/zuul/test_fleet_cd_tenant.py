@@ -111,7 +111,7 @@ def test_deploy_is_triggered_by_a_push_to_master_only(fleet):
         "<GitEventFilter connection: gerrit types: ref-updated refs: ^refs/heads/master$"
         " ignore_deletes: True>"
     ]
-    # Hourly, from Zuul's timer (the fleet's tests will shorten the time).
+    # From Zuul's timer (yearly in the fleet: the seed says why).
     assert [t.split(" types:")[0] for t in loaded["periodic-hourly"]["triggers"]] == [
         "<TimerEventFilter connection: timer"
     ]

@@ -13,6 +13,10 @@ Commands:
            directory, and `deploy` first builds this checkout's images and
            pushes them to the fleet's buildset registry as `latest`, so
            the hosts run exactly the images of this working tree)
+  merge    act as a contributor whose change merged: commit the working
+           tree's state of some paths (or cherry-pick a commit) onto the
+           stand-in's master of this repository, then follow Zuul's deploy
+           buildset until it reports (sctools/fleet_merge.py)
   status   list the hosts and the state of their containers
   down     remove the host containers and the network
 
@@ -96,6 +100,8 @@ class Fleet:
     hosts: tuple[Host, ...]
     # site_image_prefix: <registry host>:<port>/<repository prefix>
     image_prefix: str = ""
+    # bridge's bridge_checkout_path: Zuul CD's git clone (ensure_deploy_checkout)
+    deploy_checkout: str = ""
 
     def buildset_registry(self) -> tuple[Host, str, str]:
         """(host, port, repository prefix) of the registry site_image_prefix names.
@@ -191,7 +197,15 @@ def load_fleet(path: Path = INVENTORY) -> Fleet:
             f"{path}: all.hosts: expected exactly one bridge host, found {len(bridges)}", Exit.USAGE
         )
     image_prefix = str(variables.get("site_image_prefix") or "")
-    return Fleet(network, str(v4net), str(v6net), tuple(hosts), image_prefix)
+    bridge_vars = group["hosts"][bridges[0]] or {}
+    deploy_checkout = need(bridge_vars, "bridge_checkout_path", f"all.hosts.{bridges[0]}")
+    if deploy_checkout == BRIDGE_REPO or not deploy_checkout.startswith("/"):
+        raise ToolError(
+            f"{path}: all.hosts.{bridges[0]}.bridge_checkout_path: must be an absolute path "
+            f"other than {BRIDGE_REPO}, where the working tree is mounted read-only",
+            Exit.USAGE,
+        )
+    return Fleet(network, str(v4net), str(v6net), tuple(hosts), image_prefix, deploy_checkout)
 
 
 def say(message: str) -> None:
@@ -484,7 +498,9 @@ def cmd_up(fleet: Fleet, extra: list[str]) -> int:
     prepare_bridge(fleet.bridge, key)
     trust_host_keys(fleet)
     ensure_fake_secrets(fleet.bridge)
+    bundle_head()
     setup_standins(fleet)
+    ensure_deploy_checkout(fleet)
     say(f"{len(fleet.hosts)} hosts up in {time.monotonic() - start:.0f} s")
     return 0
 
@@ -596,6 +612,32 @@ def standins_stamp(fleet: Fleet) -> str:
     return digest.hexdigest()
 
 
+def bundle_head() -> None:
+    """This checkout's HEAD, history and all, into HEAD_BUNDLE."""
+    git = ["git", "-C", str(REPO_ROOT), "bundle", "create", "--quiet", str(HEAD_BUNDLE), "HEAD"]
+    proc = subprocess.run(git, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ToolError(f"cannot bundle HEAD into {HEAD_BUNDLE}: {proc.stderr.strip()}")
+
+
+def ensure_deploy_checkout(fleet: Fleet) -> None:
+    """Zuul CD's checkout on bridge: a clone of HEAD_BUNDLE, made once.
+
+    The infra-prod jobs move it from then on (docs/zuul-cd.md); a later
+    `up` leaves it where they put it.
+    """
+    bundle = f"{BRIDGE_REPO}/{HEAD_BUNDLE.relative_to(REPO_ROOT)}"
+    checkout = shlex.quote(fleet.deploy_checkout)
+    script = f"""[ -d {checkout}/.git ] && exit 0
+if ! command -v git >/dev/null; then  # the bridge role installs it too
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git >/dev/null
+fi
+git clone --quiet {shlex.quote(bundle)} {checkout}
+"""
+    exec_in(fleet.bridge, script)
+
+
 def setup_standins(fleet: Fleet) -> None:
     """The outside world's stand-ins, and trust in their CAs on every host."""
     log = STATE_DIR / "logs" / "standins.log"
@@ -606,11 +648,6 @@ def setup_standins(fleet: Fleet) -> None:
         say("stand-ins unchanged since their last setup (tests/standins, hosts); skipped")
         return
     stamp_file.unlink(missing_ok=True)
-    # This repository's stand-in starts at HEAD (tests/standins/fleet.yaml).
-    git = ["git", "-C", str(REPO_ROOT), "bundle", "create", "--quiet", str(HEAD_BUNDLE), "HEAD"]
-    proc = subprocess.run(git, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise ToolError(f"cannot bundle HEAD into {HEAD_BUNDLE}: {proc.stderr.strip()}")
     say(f"setting up the stand-ins ({STANDINS_PLAYBOOK}); log in {log}")
     command = (
         f"cd {BRIDGE_REPO} && export ANSIBLE_CONFIG={BRIDGE_REPO}/ansible.cfg "
@@ -733,7 +770,19 @@ def cmd_down(fleet: Fleet, extra: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"up": cmd_up, "deploy": cmd_deploy, "status": cmd_status, "down": cmd_down}
+def cmd_merge(fleet: Fleet, extra: list[str]) -> int:
+    from sctools.fleet_merge import cmd_merge as merge  # it builds on this module
+
+    return merge(fleet, extra)
+
+
+COMMANDS = {
+    "up": cmd_up,
+    "deploy": cmd_deploy,
+    "merge": cmd_merge,
+    "status": cmd_status,
+    "down": cmd_down,
+}
 
 
 @command("fleet")
@@ -745,10 +794,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "run_all_args",
         nargs=argparse.REMAINDER,
-        help="deploy only: options passed to run-all (e.g. --only base, --check)",
+        help="deploy: options passed to run-all (e.g. --only base, --check); "
+        "merge: its paths and options (fleet merge --help)",
     )
     args = parser.parse_args(argv)
-    if args.run_all_args and args.command != "deploy":
+    if args.run_all_args and args.command not in ("deploy", "merge"):
         parser.error(f"{args.command} takes no further arguments")
     return COMMANDS[args.command](load_fleet(), args.run_all_args)
 
