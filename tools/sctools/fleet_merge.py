@@ -19,6 +19,7 @@ usage or a change that changes nothing).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shlex
 import shutil
@@ -112,9 +113,15 @@ def push(repo: str, work: Path, old: str) -> str:
     return new
 
 
+@functools.cache
+def zuul_web() -> str:
+    """zuul-web's host name (ansible-inventory: once, not at every poll)."""
+    return sorted(inventory_group("zuul_web"))[0]
+
+
 def zuul_api(fleet: Fleet, path: str) -> Any:
     """GET zuul-web's API from bridge (which trusts the fleet's CA)."""
-    web = sorted(inventory_group("zuul_web"))[0]
+    web = zuul_web()
     proc = docker_cli.run(
         "exec", fleet.bridge.name, "curl", "-sS", "--fail", "--max-time", "20",
         f"https://{web}/api/{path}", check=False,

@@ -713,9 +713,7 @@ def _check_across(
                 message = f"grants rights to group '{group}' that namespace {ns.name} does not own"
                 report(ns, f"projects.{project.name}.approvers[{i}]", f"{message} ({whose})")
         if ns.tenant is not None:
-            _check_tenant_projects(ns, project_owner, report)
-            if infra is not None:
-                _check_metadata_project_not_loaded(ns, infra, report)
+            _check_tenant_projects(ns, project_owner, infra, report)
     if infra is not None and namespaces:
         owner = project_owner.get(infra.metadata_project)
         if owner is None:
@@ -730,29 +728,16 @@ def _whose(ns: Namespace) -> str:
     return f"namespace {ns.name} ({ns.file})"
 
 
-def _check_metadata_project_not_loaded(
-    ns: Namespace, infra: Infra, report: Callable[[Namespace, str, str], None]
-) -> None:
-    """The metadata project belongs to the deploy tenant alone: in another
-    tenant Zuul would refuse its pipelines and base job (untrusted) or clash
-    them with that tenant's own (trusted)."""
-    tenant = ns.tenant
-    assert tenant is not None
-    for section, lists in (("tenant", tenant.own), ("tenant.loads", tenant.loads)):
-        for kind, projects in lists.items():
-            for i, tp in enumerate(projects):
-                if tp.name == infra.metadata_project:
-                    message = (
-                        f"project '{tp.name}' is the metadata project, loaded only by the"
-                        f" deploy tenant '{infra.deploy_tenant}' ({infra.file}); remove it here"
-                    )
-                    report(ns, f"{section}.{kind}[{i}]", message)
-
-
 def _check_tenant_projects(
-    ns: Namespace, owner: dict[str, Namespace], report: Callable[[Namespace, str, str], None]
+    ns: Namespace,
+    owner: dict[str, Namespace],
+    infra: Infra | None,
+    report: Callable[[Namespace, str, str], None],
 ) -> None:
-    """Each project a tenant names: declared, by the right namespace, active, once."""
+    """Each project a tenant names: declared, by the right namespace, active,
+    once, and not the metadata project, which belongs to the deploy tenant
+    alone: in another tenant Zuul would refuse its pipelines and base job
+    (untrusted) or clash them with that tenant's own (trusted)."""
     seen: dict[str, str] = {}
     tenant = ns.tenant
     if tenant is None:
@@ -772,6 +757,12 @@ def _check_tenant_projects(
                     report(ns, where, f"{message}; list it under tenant.{kind}")
                 elif declared.projects[tp.name].retired:
                     report(ns, where, f"project '{tp.name}' is retired; a tenant cannot load it")
+                if infra is not None and tp.name == infra.metadata_project:
+                    message = (
+                        f"project '{tp.name}' is the metadata project, loaded only by the"
+                        f" deploy tenant '{infra.deploy_tenant}' ({infra.file}); remove it here"
+                    )
+                    report(ns, where, message)
                 if tp.name in seen:
                     report(ns, where, f"project '{tp.name}' is already listed at {seen[tp.name]}")
                 else:
