@@ -6,6 +6,9 @@ import subprocess
 import sys
 import time
 
+import yaml
+
+from sctools import REPO_ROOT
 from sctools import fleet as fleet_tool
 
 FLEET = fleet_tool.load_fleet()
@@ -38,6 +41,27 @@ def on(host: fleet_tool.Host, script: str, timeout: int = 60) -> subprocess.Comp
         timeout=timeout,
         check=False,
     )
+
+
+def wait_until(condition, what: str, seconds: int = 300) -> None:
+    """Poll a condition (not a number of seconds) until it holds; fail naming it."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        time.sleep(0.5)
+
+
+def zuul_d_jobs(pipeline: str) -> set[str]:
+    """The jobs zuul.d gives opendev/system-config in a pipeline (every project stanza)."""
+    jobs = set()
+    for path in sorted((REPO_ROOT / "zuul.d").glob("*.yaml")):
+        for item in yaml.safe_load(path.read_text()) or []:
+            project = item.get("project")
+            if project and project.get("name", "opendev/system-config") == "opendev/system-config":
+                for entry in project.get(pipeline, {}).get("jobs", []):
+                    # A name, or {name: the pipeline's variant} (file matchers).
+                    jobs.update([entry] if isinstance(entry, str) else entry)
+    return jobs
 
 
 # A connection to an open port on the fleet's network answers at once; a

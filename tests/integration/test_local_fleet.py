@@ -19,7 +19,7 @@ import subprocess
 import time
 
 import pytest
-from fleet_helpers import BRIDGE, HOSTS, MANAGED, on, tcp_probes
+from fleet_helpers import BRIDGE, HOSTS, MANAGED, on, tcp_probes, wait_until
 
 from sctools import fleet as fleet_tool
 from sctools.cli import Exit
@@ -152,14 +152,6 @@ def playbooks_of(run_all_pid: int) -> list[int]:
 
 def alive(pid: int) -> bool:
     return on(BRIDGE, f"kill -0 {pid}").returncode == 0
-
-
-def wait_until(condition, what: str, seconds: int = 300) -> None:
-    """Poll a condition (not a number of seconds) until it holds; fail naming it."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
-        time.sleep(0.5)
 
 
 def test_overlapping_run_exits_at_once_and_a_killed_run_never_overlaps_the_next(deployed):

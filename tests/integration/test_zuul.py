@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
-from fleet_helpers import BRIDGE, HOSTS, on, tcp_probes
+from fleet_helpers import BRIDGE, HOSTS, on, tcp_probes, zuul_d_jobs
 
 from sctools import REPO_ROOT
 
@@ -152,17 +152,6 @@ def test_zuul_web_lists_the_tenants_of_the_namespaces_over_https(deployed, tmp_p
             break
         time.sleep(5)
     assert names == tenants_of_namespaces(tmp_path)
-
-
-def zuul_d_jobs(pipeline: str) -> set[str]:
-    """The jobs zuul.d gives opendev/system-config in a pipeline (every project stanza)."""
-    jobs = set()
-    for path in sorted((REPO_ROOT / "zuul.d").glob("*.yaml")):
-        for item in yaml.safe_load(path.read_text()) or []:
-            project = item.get("project")
-            if project and project.get("name", "opendev/system-config") == "opendev/system-config":
-                jobs.update(project.get(pipeline, {}).get("jobs", []))
-    return jobs
 
 
 def test_the_deploy_tenant_loads_this_repository_with_the_fleet_pipelines(deployed):

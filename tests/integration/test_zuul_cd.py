@@ -10,10 +10,17 @@ jobs run there. Each test waits for the buildset's report in zuul-web.
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import shutil
 import subprocess
 import sys
+import uuid
+from datetime import datetime, timedelta
 
-from fleet_helpers import BRIDGE, on
+import pytest
+import yaml
+from fleet_helpers import BRIDGE, HOSTS, on, wait_until, zuul_d_jobs
 
 from sctools import REPO_ROOT, fleet_merge
 from sctools import fleet as fleet_tool
@@ -61,3 +68,331 @@ def test_a_change_to_a_role_cron_deploys_runs_bootstrap_alone(deployed):
     # Bootstrap moved bridge's deploy checkout to exactly the pushed commit.
     head = on(BRIDGE, f"git -C {FLEET.deploy_checkout} rev-parse HEAD")
     assert head.stdout.strip() == new, head.stderr
+
+
+# --- Shared by the tests below -------------------------------------------
+
+EXECUTOR = sorted(fleet_tool.inventory_group("zuul_executor"))[0]
+EXECUTOR_CONTAINER = "zuul-executor-executor-1"
+STANDINS = fleet_merge.STANDINS_HOST
+TENANT_CONFIG = "infra-prod-service-zuul-tenant-config"
+
+
+def job_var(name: str) -> str:
+    """A variable every production job has (zuul.d/infra-prod.yaml), as Zuul gives it."""
+    for item in yaml.safe_load((REPO_ROOT / "zuul.d" / "infra-prod.yaml").read_text()):
+        if item.get("job", {}).get("name") == "infra-prod-bridge-access":
+            return item["job"]["vars"][name]
+    raise AssertionError("zuul.d/infra-prod.yaml has no job infra-prod-bridge-access")
+
+
+def checkout_head() -> str:
+    head = on(BRIDGE, f"git -C {FLEET.deploy_checkout} rev-parse HEAD")
+    assert head.returncode == 0, head.stderr
+    return head.stdout.strip()
+
+
+def on_executor(command: str) -> subprocess.CompletedProcess:
+    """A command in ze01's executor container (the job's logs are there)."""
+    return subprocess.run(
+        ["docker", "exec", EXECUTOR, "docker", "exec", EXECUTOR_CONTAINER, "bash", "-c", command],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def job_output(build: dict) -> str:
+    """The job's own log, job-output.txt, as the executor kept it (zuul-executor keep)."""
+    path = f"/var/lib/zuul/builds/{build['uuid']}/work/logs/job-output.txt"
+    read = on_executor(f"cat {path}")
+    assert read.returncode == 0, f"{build['job_name']}: {path} not kept: {read.stderr}"
+    return read.stdout
+
+
+def zuul_tenants() -> set[str]:
+    return {t["name"] for t in fleet_merge.zuul_api(FLEET, "tenants") or []}
+
+
+# --- 4: the emergency stop -------------------------------------------------
+
+
+def test_an_emergency_stop_fails_the_deploy_with_its_reason_and_the_next_push_deploys(deployed):
+    stop_file = job_var("infra_prod_stop_file")
+    reason = f"fleet test {uuid.uuid4().hex[:8]}: database migration in progress, ask alice"
+    before = checkout_head()
+    written = on(BRIDGE, f"printf '%s\\n' {shlex.quote(reason)} > {stop_file}")
+    assert written.returncode == 0, written.stderr
+    kept: list[dict] = []
+    try:
+        assert on_executor("zuul-executor keep").returncode == 0
+        _, buildset, kept = deploy("docs/fleet-test.md", "- a change during an emergency stop")
+        results = {b["job_name"]: b["result"] for b in kept}
+        assert buildset["result"] == "FAILURE", results
+        assert results == {BOOTSTRAP: "FAILURE"}
+        assert reason in job_output(kept[0])
+        assert checkout_head() == before, "bridge's checkout moved during an emergency stop"
+    finally:
+        on(BRIDGE, f"rm -f {stop_file}")
+        on_executor("zuul-executor nokeep")
+        for build in kept:
+            on_executor(f"rm -rf /var/lib/zuul/builds/{build['uuid']}")
+    new, buildset, builds = deploy("docs/fleet-test.md", "- the stop is over")
+    assert buildset["result"] == "SUCCESS", {b["job_name"]: b["result"] for b in builds}
+    assert checkout_head() == new
+
+
+# --- 1 and 5: a new namespace, then its removal while cron runs -------------
+
+NAMESPACE = "fleettest"
+NAMESPACE_FILE = f"namespaces/{NAMESPACE}.yaml"
+NAMESPACE_PROJECT = f"{NAMESPACE}/demo"
+NAMESPACE_TEXT = f"""\
+# Added by tests/integration/test_zuul_cd.py, removed again by it.
+name: {NAMESPACE}
+description: A namespace a fleet test adds through a deploy.
+approvers: {NAMESPACE}-core
+groups:
+  {NAMESPACE}-core:
+    description: Approves the test namespace.
+    members: [alice]
+projects:
+  {NAMESPACE_PROJECT}:
+    description: The test namespace's one project.
+tenant:
+  name: {NAMESPACE}
+  untrusted-projects:
+    - {NAMESPACE_PROJECT}
+"""
+
+
+def create_standin_project(project: str) -> None:
+    """The project's repository on the stand-in git server, as the code
+    review server has it before a namespace names it (one commit on master)."""
+    repo = shlex.quote(f"{fleet_merge.STANDIN_GIT_ROOT}/{project}")
+    made = fleet_merge.on_standins(
+        f"test -d {repo} && exit 0; work=$(mktemp -d); "
+        f"git init --quiet --bare --initial-branch master {repo}; "
+        f"git -C $work init --quiet --initial-branch master; echo '# {project}' > $work/README.md; "
+        f"git -C $work add -A; "
+        f"git {shlex.join(fleet_merge.AUTHOR)} -C $work commit --quiet -m init; "
+        f"git -C $work push --quiet {repo} HEAD:refs/heads/master; rm -rf $work"
+    )
+    assert made == "", made
+
+
+def namespace_on_master() -> bool:
+    listed = fleet_merge.on_standins(
+        f"git -C {fleet_merge.STANDIN_GIT_ROOT}/{fleet_merge.infra()['metadata-project']} "
+        f"ls-tree --name-only {fleet_merge.BRANCH} -- {NAMESPACE_FILE}"
+    )
+    return listed == NAMESPACE_FILE
+
+
+def push_namespace(present: bool) -> str:
+    def change(work):
+        if present:
+            (work / NAMESPACE_FILE).write_text(NAMESPACE_TEXT)
+        else:
+            (work / NAMESPACE_FILE).unlink()
+
+    _, new = fleet_merge.merge(change, f"fleet test: {'add' if present else 'remove'} {NAMESPACE}")
+    return new
+
+
+@pytest.fixture(scope="module")
+def new_namespace(deployed, tmp_path_factory):
+    """The namespace pushed to master and its deploy buildset, taken out
+    again at the end if a test did not (without waiting for that deploy)."""
+    check = tmp_path_factory.mktemp("ns")
+    shutil.copytree(REPO_ROOT / "namespaces", check / "namespaces")
+    (check / NAMESPACE_FILE).write_text(NAMESPACE_TEXT)
+    namespaces = ["validate", "--namespaces", str(check / "namespaces")]
+    valid = subprocess.run(
+        [sys.executable, "-m", "sctools.namespaces", *namespaces],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    create_standin_project(NAMESPACE_PROJECT)
+    new = push_namespace(present=True)
+    buildset, builds = fleet_merge.wait_for_buildset(FLEET, new, BUILDSET_WAIT_SECONDS)
+    yield new, buildset, builds
+    if namespace_on_master():
+        push_namespace(present=False)
+
+
+def test_a_new_namespace_deploys_its_tenant_config_alone_and_zuul_loads_it(new_namespace):
+    _, buildset, builds = new_namespace
+    results = {b["job_name"]: b["result"] for b in builds}
+    assert buildset is not None, f"no deploy buildset reported: {results}"
+    assert buildset["result"] == "SUCCESS", results
+    assert affected_jobs([NAMESPACE_FILE]) == {TENANT_CONFIG}
+    assert set(results) == {BOOTSTRAP, TENANT_CONFIG}
+    # Zuul reconfigured itself from the main.yaml its own job installed.
+    wait_until(lambda: NAMESPACE in zuul_tenants(), f"zuul-web lists the tenant {NAMESPACE}")
+    assert fleet_merge.zuul_api(FLEET, f"tenant/{NAMESPACE}/config-errors") == []
+
+
+def run_all_report(path: str) -> dict:
+    read = on(BRIDGE, f"cat {shlex.quote(path)}")
+    assert read.returncode == 0, read.stderr
+    return json.loads(read.stdout)
+
+
+def report_times(report: dict) -> tuple[datetime, datetime]:
+    start = datetime.fromisoformat(report["started"])
+    return start, start + timedelta(seconds=report["duration"])
+
+
+def test_a_deploy_waits_for_the_cron_run_holding_the_lock(new_namespace):
+    """Removing the namespace deploys while a cron run holds run-all's lock:
+    the run is paused (SIGSTOP) until bootstrap is seen waiting for the
+    lock, then let go; the deploy runs after it, never beside it."""
+    lock_file = job_var("infra_prod_lock_file")
+    cron_report = "/tmp/fleet-test-cron-report.json"
+    cron = fleet_tool.run_all_command(["--only", "bridge", "--limit", BRIDGE.name], cron_report)
+    on(BRIDGE, f"nohup bash -c {shlex.quote(cron)} >/tmp/fleet-test-cron.log 2>&1 &")
+    holder = None
+
+    def lock_holder() -> int | None:
+        nonlocal holder
+        text = on(BRIDGE, f"cat {lock_file} 2>/dev/null").stdout
+        match = re.match(r"pid (\d+) started", text)
+        holder = int(match[1]) if match else None
+        return holder
+
+    wait_until(lock_holder, "the cron run takes run-all's lock")
+    assert on(BRIDGE, f"kill -STOP {holder}").returncode == 0
+    try:
+        new = push_namespace(present=False)
+        wait_until(
+            lambda: on(BRIDGE, f"pgrep -f 'flock --wait [0-9]+ {lock_file}'").returncode == 0,
+            "bootstrap waits for run-all's lock",
+            seconds=BUILDSET_WAIT_SECONDS,
+        )
+    finally:
+        on(BRIDGE, f"kill -CONT {holder}")
+    buildset, builds = fleet_merge.wait_for_buildset(FLEET, new, BUILDSET_WAIT_SECONDS)
+    results = {b["job_name"]: b["result"] for b in builds}
+    assert buildset is not None and buildset["result"] == "SUCCESS", results
+    assert results == {BOOTSTRAP: "SUCCESS", TENANT_CONFIG: "SUCCESS"}
+    cron_start, cron_end = report_times(run_all_report(cron_report))
+    # The job's run-all wrote its report into its run's log directory too.
+    found = on(
+        BRIDGE,
+        f"grep -l '\"{TENANT_CONFIG.removeprefix('infra-prod-')}\"' "
+        f"{job_var('infra_prod_log_dir')}/*/report.json | sort | tail -1",
+    )
+    job_start, job_end = report_times(run_all_report(found.stdout.strip()))
+    # Reports carry whole seconds: the job's start may share cron's last one.
+    assert job_start >= cron_end - timedelta(seconds=1), (cron_start, cron_end, job_start)
+    assert cron_start < job_start
+    wait_until(lambda: NAMESPACE not in zuul_tenants(), f"zuul-web drops the tenant {NAMESPACE}")
+
+
+# --- 3 and 6: the Zuul stack's own deploy, and the hourly convergence ------
+
+ZOOKEEPER_JOB = "infra-prod-service-zookeeper"
+ZUUL_JOB = "infra-prod-service-zuul"
+ZUUL_HOSTS = sorted(fleet_tool.inventory_group("zuul"))
+PERIODIC_SEED = "tests/standins/git/fleet/zuul-cd/zuul.d/pipelines.yaml"
+
+
+def zuul_containers() -> dict[str, str]:
+    """Every container on the Zuul hosts: name -> id and start time (a
+    recreated or restarted container has others)."""
+    found = {}
+    for name in ZUUL_HOSTS:
+        listed = on(
+            HOSTS[name],
+            "docker ps -q | xargs -r docker inspect -f '{{.Name}} {{.Id}} {{.State.StartedAt}}'",
+        )
+        assert listed.returncode == 0 and listed.stdout.strip(), listed.stderr
+        for line in listed.stdout.splitlines():
+            container, state = line.split(" ", 1)
+            found[f"{name}{container}"] = state
+    return found
+
+
+def test_a_zuul_config_change_runs_the_zuul_job_alone_and_restarts_nothing(deployed):
+    path = "roles/zuul_config/defaults/main.yml"
+    # A comment: zuul.conf comes out the same, so no container is recreated.
+    assert affected_jobs([path]) == {ZUUL_JOB}, "zuul_config is the Zuul playbook's alone"
+    before = zuul_containers()
+    _, buildset, builds = deploy(path, "# fleet test: zuul.conf stays the same")
+    results = {b["job_name"]: b["result"] for b in builds}
+    assert buildset["result"] == "SUCCESS", results
+    # Its soft dependency on the ZooKeeper job holds only when that runs too.
+    assert results == {BOOTSTRAP: "SUCCESS", ZUUL_JOB: "SUCCESS"}
+    assert zuul_containers() == before
+
+
+def set_periodic_timer(time_spec: str | None) -> None:
+    """fleet/zuul-cd's periodic-hourly on time_spec, or back to its seed."""
+
+    def change(work):
+        seed = (REPO_ROOT / PERIODIC_SEED).read_text()
+        pipelines = work / "zuul.d" / "pipelines.yaml"
+        if time_spec is None:
+            pipelines.write_text(seed)
+        else:
+            short, found = re.subn(r'(- time: )"[^"]*"', rf'\1"{time_spec}"', seed)
+            assert found == 1, f"{PERIODIC_SEED}: no single timer to make short"
+            pipelines.write_text(short)
+
+    fleet_merge.merge(
+        change, f"fleet test: periodic timer {time_spec or 'as seeded'}", "fleet/zuul-cd"
+    )
+
+
+def periodic_buildsets() -> list[dict]:
+    tenant = fleet_merge.infra()["deploy-tenant"]
+    query = "pipeline=periodic-hourly&limit=10"
+    return fleet_merge.zuul_api(FLEET, f"tenant/{tenant}/buildsets?{query}") or []
+
+
+def test_the_hourly_buildset_runs_every_job_and_changes_nothing_on_a_converged_fleet(deployed):
+    seen = {b["uuid"] for b in periodic_buildsets()}
+    before = zuul_containers()
+    assert on_executor("zuul-executor keep").returncode == 0
+    builds: list[dict] = []
+    try:
+        set_periodic_timer("* * * * * */5")  # every 5 s (6th field: seconds)
+        try:
+            wait_until(
+                lambda: any(b["uuid"] not in seen for b in periodic_buildsets()),
+                "the short timer enqueues a periodic-hourly buildset",
+                seconds=300,
+            )
+        finally:
+            set_periodic_timer(None)  # one buildset, not one a minute
+        (buildset,) = [b for b in periodic_buildsets() if b["uuid"] not in seen]
+        tenant = fleet_merge.infra()["deploy-tenant"]
+
+        def reported() -> bool:
+            nonlocal buildset
+            buildset = fleet_merge.zuul_api(FLEET, f"tenant/{tenant}/buildset/{buildset['uuid']}")
+            return bool(buildset and buildset.get("result"))
+
+        wait_until(reported, "the periodic-hourly buildset reports", BUILDSET_WAIT_SECONDS)
+        builds = buildset["builds"]
+        results = {b["job_name"]: b["result"] for b in builds}
+        assert buildset["result"] == "SUCCESS", results
+        assert set(results) == {BOOTSTRAP} | zuul_d_jobs("periodic-hourly")
+        # Every playbook converged with nothing to change, on every host.
+        for build in builds:
+            if build["job_name"] == BOOTSTRAP:
+                continue
+            path = f"/var/lib/zuul/builds/{build['uuid']}/work/logs/run-all-report.json"
+            report = json.loads(on_executor(f"cat {path}").stdout or "{}")
+            (playbook,) = report["playbooks"]
+            changed = {h: r for h, r in playbook["hosts"].items() if r.get("changed")}
+            assert playbook["status"] == "ok" and not changed, (build["job_name"], playbook)
+        # The soft dependencies, all running: Zuul's job after ZooKeeper's
+        # and the tenant config's.
+        by_name = {b["job_name"]: b for b in builds}
+        for dependency in (ZOOKEEPER_JOB, TENANT_CONFIG):
+            assert by_name[ZUUL_JOB]["start_time"] >= by_name[dependency]["end_time"], dependency
+        assert zuul_containers() == before, "a no-op converge recreated a Zuul container"
+    finally:
+        on_executor("zuul-executor nokeep")
+        for build in builds:
+            on_executor(f"rm -rf /var/lib/zuul/builds/{build['uuid']}")

@@ -158,10 +158,13 @@ def wait_for_buildset(
     return None, builds
 
 
-def merge(change: Callable[[Path], None], message: str = "") -> tuple[str, str]:
-    """change(work) on a clone of the stand-in's master, committed with
-    message unless change committed itself, and pushed: (old, new) commits."""
-    repo = infra()["metadata-project"]
+def merge(
+    change: Callable[[Path], None], message: str = "", repo: str | None = None
+) -> tuple[str, str]:
+    """change(work) on a clone of the stand-in's master of repo (default: the
+    metadata project), committed with message unless change committed
+    itself, and pushed: (old, new) commits."""
+    repo = repo or infra()["metadata-project"]
     STATE_DIR.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=STATE_DIR, prefix="merge-") as tmp:
         work = Path(tmp) / "work"

@@ -6,13 +6,19 @@ only compares them with what the code gives (tests/unit/test_affected.py
 fails the same way when they drift from the code).
 
 - zuul.d/infra-prod-jobs.yaml: one `infra-prod-<playbook>` job per playbook
-  that schedule.yaml gives to Zuul, with the files that can change its
-  outcome as `files:`, a hard dependency on the bootstrap job and soft
-  dependencies that mirror the schedule's depends_on (through playbooks cron
-  still runs, to the nearest ones Zuul runs); they run in `deploy` (when a
-  merged change touches their files) and in the periodic pipelines.
+  that schedule.yaml gives to Zuul, with a hard dependency on the bootstrap
+  job and soft dependencies that mirror the schedule's depends_on (through
+  playbooks cron still runs, to the nearest ones Zuul runs); they run in
+  `deploy` when a merged change touches the files that can change the
+  playbook's outcome, and always in the periodic pipelines.
 - zuul.d/molecule-jobs.yaml: one `system-config-molecule-<role>` job per
-  role with a molecule scenario, in check and gate, with the role's files.
+  role with a molecule scenario, in check and gate when a change touches
+  the role's files, and always in `periodic`.
+
+The file matchers are on the jobs' entries in the change pipelines, never on
+the jobs: Zuul applies a job's `files:` to a timer's item too, with the files
+of the branch's last commit, so a periodic buildset would run only the jobs
+that commit touched (tests/unit/test_zuul_d.py keeps the rule).
 
 Exit codes (sctools.cli, the table in README.md):
   0    done (check: zuul.d is up to date)
@@ -138,13 +144,15 @@ def render_infra_prod(schedule: Schedule, playbook_regexes: dict[str, list[str]]
                     "timeout": playbook.timeout + LOCK_WAIT_SECONDS + TIMEOUT_MARGIN_SECONDS,
                     "vars": {"infra_prod_playbook": name},
                     "dependencies": dependencies,
-                    "files": playbook_regexes[name],
                 }
             }
         )
     if zuul_owned:
-        jobs = {"jobs": [job_name(n) for n in zuul_owned]}
-        data.append({"project": {"deploy": jobs} | {p: jobs for p in PERIODIC_PIPELINES}})
+        matched = [{job_name(n): {"files": playbook_regexes[n]}} for n in zuul_owned]
+        every = {"jobs": [job_name(n) for n in zuul_owned]}
+        data.append(
+            {"project": {"deploy": {"jobs": matched}} | {p: every for p in PERIODIC_PIPELINES}}
+        )
     lines = ["# One infra-prod job per playbook that schedule.yaml gives to Zuul."]
     if not zuul_owned:
         lines.append("# No playbook is Zuul's yet: every owner in schedule.yaml is cron.")
@@ -153,7 +161,7 @@ def render_infra_prod(schedule: Schedule, playbook_regexes: dict[str, list[str]]
 
 def render_molecule(molecule_regexes: dict[str, list[str]]) -> str:
     data: list = []
-    for role, regexes in sorted(molecule_regexes.items()):
+    for role in sorted(molecule_regexes):
         data.append(
             {
                 "job": {
@@ -161,14 +169,16 @@ def render_molecule(molecule_regexes: dict[str, list[str]]) -> str:
                     "parent": MOLECULE_PARENT,
                     "description": f"Molecule scenario of roles/{role} on Debian 12 and 13",
                     "vars": {"molecule_role": role},
-                    "files": regexes,
                 }
             }
         )
     if molecule_regexes:
-        jobs = {"jobs": [molecule_job_name(r) for r in sorted(molecule_regexes)]}
-        data.append({"project": {"check": jobs, "gate": jobs, "periodic": jobs}})
-    return _dump(_header("# One molecule job per role with a scenario, in check and gate."), data)
+        roles = sorted(molecule_regexes)
+        matched = {"jobs": [{molecule_job_name(r): {"files": molecule_regexes[r]}} for r in roles]}
+        every = {"jobs": [molecule_job_name(r) for r in roles]}
+        data.append({"project": {"check": matched, "gate": matched, "periodic": every}})
+    header = "# One molecule job per role with a scenario: in check and gate for a change"
+    return _dump(_header(header, "# to its files, in periodic always."), data)
 
 
 def render(
