@@ -256,7 +256,9 @@ def test_a_deploy_waits_for_the_cron_run_holding_the_lock(new_namespace):
         nonlocal holder
         text = on(BRIDGE, f"cat {lock_file} 2>/dev/null").stdout
         match = re.match(r"pid (\d+) started", text)
-        holder = int(match[1]) if match else None
+        # A record whose pid is gone is a killed run's, not this one's.
+        alive = match and on(BRIDGE, f"kill -0 {match[1]}").returncode == 0
+        holder = int(match[1]) if alive else None
         return holder
 
     wait_until(lock_holder, "the cron run takes run-all's lock")
