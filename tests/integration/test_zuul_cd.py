@@ -72,9 +72,6 @@ def test_a_change_to_a_role_cron_deploys_runs_bootstrap_alone(deployed):
 
 # --- Shared by the tests below -------------------------------------------
 
-EXECUTOR = sorted(fleet_tool.inventory_group("zuul_executor"))[0]
-EXECUTOR_CONTAINER = "zuul-executor-executor-1"
-STANDINS = fleet_merge.STANDINS_HOST
 TENANT_CONFIG = "infra-prod-service-zuul-tenant-config"
 
 
@@ -92,22 +89,6 @@ def checkout_head() -> str:
     return head.stdout.strip()
 
 
-def on_executor(command: str) -> subprocess.CompletedProcess:
-    """A command in ze01's executor container (the job's logs are there)."""
-    return subprocess.run(
-        ["docker", "exec", EXECUTOR, "docker", "exec", EXECUTOR_CONTAINER, "bash", "-c", command],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
-def job_output(build: dict) -> str:
-    """The job's own log, job-output.txt, as the executor kept it (zuul-executor keep)."""
-    path = f"/var/lib/zuul/builds/{build['uuid']}/work/logs/job-output.txt"
-    read = on_executor(f"cat {path}")
-    assert read.returncode == 0, f"{build['job_name']}: {path} not kept: {read.stderr}"
-    return read.stdout
-
-
 def zuul_tenants() -> set[str]:
     return {t["name"] for t in fleet_merge.zuul_api(FLEET, "tenants") or []}
 
@@ -121,20 +102,18 @@ def test_an_emergency_stop_fails_the_deploy_with_its_reason_and_the_next_push_de
     before = checkout_head()
     written = on(BRIDGE, f"printf '%s\\n' {shlex.quote(reason)} > {stop_file}")
     assert written.returncode == 0, written.stderr
-    kept: list[dict] = []
     try:
-        assert on_executor("zuul-executor keep").returncode == 0
-        _, buildset, kept = deploy("docs/fleet-test.md", "- a change during an emergency stop")
-        results = {b["job_name"]: b["result"] for b in kept}
-        assert buildset["result"] == "FAILURE", results
-        assert results == {BOOTSTRAP: "FAILURE"}
-        assert reason in job_output(kept[0])
-        assert checkout_head() == before, "bridge's checkout moved during an emergency stop"
+        with fleet_merge.kept_builds() as kept:
+            _, buildset, builds = deploy("docs/fleet-test.md", "- a change during a stop")
+            kept += builds
+            results = {b["job_name"]: b["result"] for b in builds}
+            assert buildset["result"] == "FAILURE", results
+            assert results == {BOOTSTRAP: "FAILURE"}
+            # The job's own log, job-output.txt, shows the file's reason.
+            assert reason in (fleet_merge.kept_log(builds[0], "job-output.txt") or "")
+            assert checkout_head() == before, "bridge's checkout moved during an emergency stop"
     finally:
         on(BRIDGE, f"rm -f {stop_file}")
-        on_executor("zuul-executor nokeep")
-        for build in kept:
-            on_executor(f"rm -rf /var/lib/zuul/builds/{build['uuid']}")
     new, buildset, builds = deploy("docs/fleet-test.md", "- the stop is over")
     assert buildset["result"] == "SUCCESS", {b["job_name"]: b["result"] for b in builds}
     assert checkout_head() == new
@@ -295,7 +274,6 @@ def test_a_deploy_waits_for_the_cron_run_holding_the_lock(new_namespace):
 ZOOKEEPER_JOB = "infra-prod-service-zookeeper"
 ZUUL_JOB = "infra-prod-service-zuul"
 ZUUL_HOSTS = sorted(fleet_tool.inventory_group("zuul"))
-PERIODIC_SEED = "tests/standins/git/fleet/zuul-cd/zuul.d/pipelines.yaml"
 
 
 def zuul_containers() -> dict[str, str]:
@@ -327,55 +305,30 @@ def test_a_zuul_config_change_runs_the_zuul_job_alone_and_restarts_nothing(deplo
     assert zuul_containers() == before
 
 
-def set_periodic_timer(time_spec: str | None) -> None:
-    """fleet/zuul-cd's periodic-hourly on time_spec, or back to its seed."""
-
-    def change(work):
-        seed = (REPO_ROOT / PERIODIC_SEED).read_text()
-        pipelines = work / "zuul.d" / "pipelines.yaml"
-        if time_spec is None:
-            pipelines.write_text(seed)
-        else:
-            short, found = re.subn(r'(- time: )"[^"]*"', rf'\1"{time_spec}"', seed)
-            assert found == 1, f"{PERIODIC_SEED}: no single timer to make short"
-            pipelines.write_text(short)
-
-    fleet_merge.merge(
-        change, f"fleet test: periodic timer {time_spec or 'as seeded'}", "fleet/zuul-cd"
-    )
-
-
-def periodic_buildsets() -> list[dict]:
-    tenant = fleet_merge.infra()["deploy-tenant"]
-    query = "pipeline=periodic-hourly&limit=10"
-    return fleet_merge.zuul_api(FLEET, f"tenant/{tenant}/buildsets?{query}") or []
-
-
 def test_the_hourly_buildset_runs_every_job_and_changes_nothing_on_a_converged_fleet(deployed):
-    seen = {b["uuid"] for b in periodic_buildsets()}
+    seen = {b["uuid"] for b in fleet_merge.periodic_buildsets(FLEET)}
     before = zuul_containers()
-    assert on_executor("zuul-executor keep").returncode == 0
-    builds: list[dict] = []
-    try:
-        set_periodic_timer("* * * * * */5")  # every 5 s (6th field: seconds)
+    with fleet_merge.kept_builds() as kept:
+        fleet_merge.set_periodic_timer("* * * * * */5")  # every 5 s (6th field: seconds)
         try:
             wait_until(
-                lambda: any(b["uuid"] not in seen for b in periodic_buildsets()),
+                lambda: any(b["uuid"] not in seen for b in fleet_merge.periodic_buildsets(FLEET)),
                 "the short timer enqueues a periodic-hourly buildset",
                 seconds=300,
             )
         finally:
-            set_periodic_timer(None)  # one buildset, not one a minute
-        (buildset,) = [b for b in periodic_buildsets() if b["uuid"] not in seen]
-        tenant = fleet_merge.infra()["deploy-tenant"]
+            fleet_merge.set_periodic_timer(None)  # one buildset, not one every 5 s
+        (new,) = [b for b in fleet_merge.periodic_buildsets(FLEET) if b["uuid"] not in seen]
+        buildset: dict = {}
 
         def reported() -> bool:
             nonlocal buildset
-            buildset = fleet_merge.zuul_api(FLEET, f"tenant/{tenant}/buildset/{buildset['uuid']}")
-            return bool(buildset and buildset.get("result"))
+            buildset = fleet_merge.buildset(FLEET, new["uuid"]) or {}
+            return bool(buildset.get("result"))
 
         wait_until(reported, "the periodic-hourly buildset reports", BUILDSET_WAIT_SECONDS)
         builds = buildset["builds"]
+        kept += builds
         results = {b["job_name"]: b["result"] for b in builds}
         assert buildset["result"] == "SUCCESS", results
         assert set(results) == {BOOTSTRAP} | zuul_d_jobs("periodic-hourly")
@@ -383,8 +336,7 @@ def test_the_hourly_buildset_runs_every_job_and_changes_nothing_on_a_converged_f
         for build in builds:
             if build["job_name"] == BOOTSTRAP:
                 continue
-            path = f"/var/lib/zuul/builds/{build['uuid']}/work/logs/run-all-report.json"
-            report = json.loads(on_executor(f"cat {path}").stdout or "{}")
+            report = json.loads(fleet_merge.kept_log(build, "run-all-report.json") or "{}")
             (playbook,) = report["playbooks"]
             changed = {h: r for h, r in playbook["hosts"].items() if r.get("changed")}
             assert playbook["status"] == "ok" and not changed, (build["job_name"], playbook)
@@ -394,7 +346,3 @@ def test_the_hourly_buildset_runs_every_job_and_changes_nothing_on_a_converged_f
         for dependency in (ZOOKEEPER_JOB, TENANT_CONFIG):
             assert by_name[ZUUL_JOB]["start_time"] >= by_name[dependency]["end_time"], dependency
         assert zuul_containers() == before, "a no-op converge recreated a Zuul container"
-    finally:
-        on_executor("zuul-executor nokeep")
-        for build in builds:
-            on_executor(f"rm -rf /var/lib/zuul/builds/{build['uuid']}")

@@ -21,12 +21,14 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import shlex
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,11 @@ STANDIN_GIT_ROOT = "/srv/git"
 STANDIN_BUNDLE = "/var/lib/standins/fleet-merge.bundle"
 BRANCH = "master"
 POLL_SECONDS = 5
+# The fleet-only config project with the deploy tenant's pipelines
+# (tests/standins/zuul-cd-tenant.yaml) and the seed the stand-in starts from.
+PIPELINES_PROJECT = "fleet/zuul-cd"
+PIPELINES_SEED = REPO_ROOT / "tests/standins/git/fleet/zuul-cd/zuul.d/pipelines.yaml"
+EXECUTOR_CONTAINER = "zuul-executor-executor-1"
 AUTHOR = ["-c", "user.name=fleet merge", "-c", "user.email=fleet-merge@fleet.test"]
 
 
@@ -156,6 +163,64 @@ def wait_for_buildset(
             return buildsets[0], builds
         time.sleep(POLL_SECONDS)
     return None, builds
+
+
+def buildset(fleet: Fleet, uuid: str) -> dict[str, Any] | None:
+    """One buildset of the deploy tenant with its builds (None: zuul-web restarting)."""
+    return zuul_api(fleet, f"tenant/{infra()['deploy-tenant']}/buildset/{uuid}")
+
+
+def periodic_buildsets(fleet: Fleet) -> list[dict[str, Any]]:
+    """The deploy tenant's latest periodic-hourly buildsets, newest first."""
+    query = "pipeline=periodic-hourly&limit=10"
+    return zuul_api(fleet, f"tenant/{infra()['deploy-tenant']}/buildsets?{query}") or []
+
+
+def set_periodic_timer(spec: str | None) -> None:
+    """periodic-hourly fires on spec (cron syntax, optional 6th field: seconds),
+    or as seeded (None): a push to fleet/zuul-cd's master, which Zuul reads
+    as a change of its tenant configuration."""
+    seed = PIPELINES_SEED.read_text()
+    text, found = re.subn(r'(- time: )"[^"]*"', rf'\1"{spec}"', seed) if spec else (seed, 1)
+    if found != 1:
+        raise ToolError(f"{PIPELINES_SEED}: not exactly one timer to set")
+
+    def change(work: Path) -> None:
+        (work / "zuul.d" / "pipelines.yaml").write_text(text)
+
+    merge(change, f"fleet: periodic-hourly timer {spec or 'as seeded'}", PIPELINES_PROJECT)
+
+
+def on_executor(command: str) -> subprocess.CompletedProcess:
+    """A command in the (first) executor's container, where builds run."""
+    executor = sorted(inventory_group("zuul_executor"))[0]
+    return docker_cli.run(
+        "exec", executor, "docker", "exec", EXECUTOR_CONTAINER, "bash", "-c", command,
+        check=False,
+    )  # fmt: skip
+
+
+def kept_log(build: dict[str, Any], name: str) -> str | None:
+    """A file of a build's logs (job-output.txt, run-all-report.json) as the
+    executor kept it (inside kept_builds), or None."""
+    read = on_executor(f"cat /var/lib/zuul/builds/{build['uuid']}/work/logs/{name}")
+    return str(read.stdout) if read.returncode == 0 else None
+
+
+@contextmanager
+def kept_builds() -> Iterator[list[dict[str, Any]]]:
+    """The executor keeps the builds that end meanwhile (`zuul-executor
+    keep`), whose logs kept_log reads; afterwards it stops keeping and the
+    builds added to the yielded list are removed."""
+    if on_executor("zuul-executor keep").returncode != 0:
+        raise ToolError("zuul-executor keep failed: is the fleet's executor up?")
+    builds: list[dict[str, Any]] = []
+    try:
+        yield builds
+    finally:
+        on_executor("zuul-executor nokeep")
+        for build in builds:
+            on_executor(f"rm -rf /var/lib/zuul/builds/{build['uuid']}")
 
 
 def merge(
