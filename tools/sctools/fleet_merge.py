@@ -41,7 +41,7 @@ STANDIN_GIT_ROOT = "/srv/git"
 # Not /tmp: a tmpfs in the host containers, which `docker cp` does not see.
 STANDIN_BUNDLE = "/var/lib/standins/fleet-merge.bundle"
 BRANCH = "master"
-POLL_SECONDS = 5
+POLL_SECONDS = 2  # zuul-web asked twice per poll, from bridge
 # The fleet-only config project with the deploy tenant's pipelines
 # (tests/standins/zuul-cd-tenant.yaml) and the seed the stand-in starts from.
 PIPELINES_PROJECT = "fleet/zuul-cd"
