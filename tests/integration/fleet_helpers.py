@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
 
 import yaml
 
-from sctools import REPO_ROOT
+from sctools import REPO_ROOT, fleet_merge
 from sctools import fleet as fleet_tool
 
 FLEET = fleet_tool.load_fleet()
@@ -45,10 +46,19 @@ def on(host: fleet_tool.Host, script: str, timeout: int = 60) -> subprocess.Comp
 
 def wait_until(condition, what: str, seconds: int = 300) -> None:
     """Poll a condition (not a number of seconds) until it holds; fail naming it."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
-        time.sleep(0.5)
+    assert fleet_merge.poll(condition, seconds, interval=0.5), f"{what}: not within {seconds} s"
+
+
+def lock_record_pid(lock_file: str = "/run/run-all.lock") -> int | None:
+    """The pid run-all's lock record on bridge names (it may be a killed run's)."""
+    text = on(BRIDGE, f"cat {lock_file} 2>/dev/null").stdout
+    match = re.match(r"pid (\d+) started", text)
+    return int(match[1]) if match else None
+
+
+def alive(pid: int) -> bool:
+    """Whether a process of that pid runs on bridge."""
+    return on(BRIDGE, f"kill -0 {pid}").returncode == 0
 
 
 def zuul_d_jobs(pipeline: str) -> set[str]:

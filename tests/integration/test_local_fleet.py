@@ -13,13 +13,21 @@ converging.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import subprocess
 import time
 
 import pytest
-from fleet_helpers import BRIDGE, HOSTS, MANAGED, on, tcp_probes, wait_until
+from fleet_helpers import (
+    BRIDGE,
+    HOSTS,
+    MANAGED,
+    alive,
+    lock_record_pid,
+    on,
+    tcp_probes,
+    wait_until,
+)
 
 from sctools import fleet as fleet_tool
 from sctools.cli import Exit
@@ -138,26 +146,16 @@ def run_all_on_bridge(*args: str, background: bool = False) -> subprocess.Comple
     return on(BRIDGE, command, timeout=1800)
 
 
-def lock_holder_pid() -> int | None:
-    text = on(BRIDGE, "cat /run/run-all.lock 2>/dev/null").stdout
-    match = re.match(r"pid (\d+) started", text)
-    return int(match[1]) if match else None
-
-
 def playbooks_of(run_all_pid: int) -> list[int]:
     """The ansible-playbook processes a run-all on bridge has started."""
     found = on(BRIDGE, f"pgrep -P {run_all_pid} -f ansible-playbook").stdout
     return [int(p) for p in found.split()]
 
 
-def alive(pid: int) -> bool:
-    return on(BRIDGE, f"kill -0 {pid}").returncode == 0
-
-
 def test_overlapping_run_exits_at_once_and_a_killed_run_never_overlaps_the_next(deployed):
     run_all_on_bridge(background=True)
-    wait_until(lambda: lock_holder_pid() is not None, "the background run takes the lock")
-    pid = lock_holder_pid()
+    wait_until(lambda: lock_record_pid() is not None, "the background run takes the lock")
+    pid = lock_record_pid()
     second = run_all_on_bridge()
     assert second.returncode == Exit.BUSY, second.stdout + second.stderr
     assert f"pid {pid} started" in second.stderr
@@ -170,7 +168,7 @@ def test_overlapping_run_exits_at_once_and_a_killed_run_never_overlaps_the_next(
     # one that runs starts after it.
     deadline = time.monotonic() + 300
     while (again := run_all_on_bridge()).returncode == Exit.BUSY:
-        assert any(alive(p) for p in playbooks) or lock_holder_pid() is None, again.stderr
+        assert any(alive(p) for p in playbooks) or lock_record_pid() is None, again.stderr
         assert time.monotonic() < deadline, "the killed run's lock was never released"
     assert again.returncode == 0, again.stdout[-3000:]
     assert not any(alive(p) for p in playbooks)

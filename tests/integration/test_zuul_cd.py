@@ -10,7 +10,6 @@ jobs run there. Each test waits for the buildset's report in zuul-web.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ from datetime import datetime, timedelta
 
 import pytest
 import yaml
-from fleet_helpers import BRIDGE, HOSTS, on, wait_until, zuul_d_jobs
+from fleet_helpers import BRIDGE, HOSTS, alive, lock_record_pid, on, wait_until, zuul_d_jobs
 
 from sctools import REPO_ROOT, fleet_merge
 from sctools import fleet as fleet_tool
@@ -230,11 +229,9 @@ def test_a_deploy_waits_for_the_cron_run_holding_the_lock(new_namespace):
 
     def lock_holder() -> int | None:
         nonlocal holder
-        text = on(BRIDGE, f"cat {lock_file} 2>/dev/null").stdout
-        match = re.match(r"pid (\d+) started", text)
+        pid = lock_record_pid(lock_file)
         # A record whose pid is gone is a killed run's, not this one's.
-        alive = match and on(BRIDGE, f"kill -0 {match[1]}").returncode == 0
-        holder = int(match[1]) if alive else None
+        holder = pid if pid is not None and alive(pid) else None
         return holder
 
     wait_until(lock_holder, "the cron run takes run-all's lock")

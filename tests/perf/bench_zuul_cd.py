@@ -78,11 +78,9 @@ def deploy_case(fleet: fleet_tool.Fleet, label: str, path: str, kept: list) -> N
 
 
 def wait_for(condition, what: str) -> Any:
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            sys.exit(f"{what}: not within {TIMEOUT_SECONDS} s")
-        time.sleep(fleet_merge.POLL_SECONDS)
+    found = fleet_merge.poll(condition, TIMEOUT_SECONDS)
+    if not found:
+        sys.exit(f"{what}: not within {TIMEOUT_SECONDS} s")
     return found
 
 

@@ -80,3 +80,28 @@ def test_a_seed_without_one_timer_is_refused_before_any_push(monkeypatch, tmp_pa
     with pytest.raises(ToolError) as error:
         fleet_merge.set_periodic_timer("* * * * *")
     assert str(seed) in str(error.value)
+
+
+def test_a_buildset_that_reports_between_two_queries_returns_its_ended_builds(monkeypatch):
+    # Zuul's state moves on between any two API calls: here everything ends
+    # right after the first call. The builds returned must be those of the
+    # reported buildset, never a list read before it reported.
+    calls = []
+
+    def zuul_api(fleet, path):
+        calls.append(path)
+        ended = len(calls) > 1
+        if "/buildsets?" in path:
+            return [{"uuid": "bs", "result": "SUCCESS" if ended else None}]
+        return [{"uuid": "b1", "job_name": "job", "result": "SUCCESS" if ended else None}]
+
+    monkeypatch.setattr(fleet_merge, "zuul_api", zuul_api)
+    monkeypatch.setattr(
+        fleet_merge, "infra", lambda: {"deploy-tenant": "t", "metadata-project": "p"}
+    )
+    monkeypatch.setattr(fleet_merge.time, "sleep", lambda seconds: None)
+    ended = []
+    buildset, builds = fleet_merge.wait_for_buildset(None, "sha", 60, ended.append)
+    assert buildset["result"] == "SUCCESS"
+    assert [b["result"] for b in builds] == ["SUCCESS"]
+    assert [b["uuid"] for b in ended] == ["b1"]

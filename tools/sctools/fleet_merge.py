@@ -138,6 +138,16 @@ def zuul_api(fleet: Fleet, path: str) -> Any:
     return json.loads(proc.stdout)
 
 
+def poll(condition: Callable[[], Any], timeout: float, interval: float = POLL_SECONDS) -> Any:
+    """condition's first true value, asked every interval s; None after timeout."""
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+    return found
+
+
 def wait_for_buildset(
     fleet: Fleet,
     sha: str,
@@ -153,12 +163,13 @@ def wait_for_buildset(
     seen: set[str] = set()
     builds: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
+        buildsets = zuul_api(fleet, f"tenant/{tenant}/buildsets?{query}&limit=1") or []
+        # Builds after the buildset: a buildset that reported has every build ended.
         builds = zuul_api(fleet, f"tenant/{tenant}/builds?{query}&limit=100") or builds
         for build in sorted(builds, key=lambda b: b.get("end_time") or ""):
             if build.get("result") and build["uuid"] not in seen:
                 seen.add(build["uuid"])
                 on_build(build)
-        buildsets = zuul_api(fleet, f"tenant/{tenant}/buildsets?{query}&limit=1") or []
         if buildsets and buildsets[0].get("result"):
             return buildsets[0], builds
         time.sleep(POLL_SECONDS)
