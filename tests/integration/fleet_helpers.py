@@ -9,7 +9,7 @@ import time
 
 import yaml
 
-from sctools import REPO_ROOT, fleet_merge
+from sctools import REPO_ROOT
 from sctools import fleet as fleet_tool
 
 FLEET = fleet_tool.load_fleet()
@@ -46,7 +46,7 @@ def on(host: fleet_tool.Host, script: str, timeout: int = 60) -> subprocess.Comp
 
 def wait_until(condition, what: str, seconds: int = 300) -> None:
     """Poll a condition (not a number of seconds) until it holds; fail naming it."""
-    assert fleet_merge.poll(condition, seconds, interval=0.5), f"{what}: not within {seconds} s"
+    assert fleet_tool.poll(condition, seconds, interval=0.5), f"{what}: not within {seconds} s"
 
 
 def lock_record_pid(lock_file: str = "/run/run-all.lock") -> int | None:

@@ -78,7 +78,7 @@ def deploy_case(fleet: fleet_tool.Fleet, label: str, path: str, kept: list) -> N
 
 
 def wait_for(condition, what: str) -> Any:
-    found = fleet_merge.poll(condition, TIMEOUT_SECONDS)
+    found = fleet_tool.poll(condition, TIMEOUT_SECONDS, fleet_merge.POLL_SECONDS)
     if not found:
         sys.exit(f"{what}: not within {TIMEOUT_SECONDS} s")
     return found

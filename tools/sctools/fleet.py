@@ -46,6 +46,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -376,14 +377,23 @@ def ensure_host(fleet: Fleet, host: Host, nested_docker: bool = False) -> None:
     docker_cli.run(*args, host.image)
 
 
-def wait_booted(host: Host, timeout: float = 90) -> None:
+def poll(condition: Callable[[], Any], timeout: float, interval: float) -> Any:
+    """condition's first true value, asked every interval s; None after timeout."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+    return found
+
+
+def wait_booted(host: Host, timeout: float = 90) -> None:
+    def booted() -> bool:
         proc = docker_cli.run("exec", host.name, "systemctl", "is-system-running", check=False)
-        if proc.stdout.strip() in ("running", "degraded"):
-            return
-        time.sleep(1)
-    raise ToolError(f"{host.name}: systemd did not finish booting within {timeout:.0f} s")
+        return proc.stdout.strip() in ("running", "degraded")
+
+    if not poll(booted, timeout, interval=1):
+        raise ToolError(f"{host.name}: systemd did not finish booting within {timeout:.0f} s")
 
 
 def ensure_ssh_key() -> tuple[Path, str]:

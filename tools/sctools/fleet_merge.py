@@ -138,16 +138,6 @@ def zuul_api(fleet: Fleet, path: str) -> Any:
     return json.loads(proc.stdout)
 
 
-def poll(condition: Callable[[], Any], timeout: float, interval: float = POLL_SECONDS) -> Any:
-    """condition's first true value, asked every interval s; None after timeout."""
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(interval)
-    return found
-
-
 def wait_for_buildset(
     fleet: Fleet,
     sha: str,
