@@ -81,3 +81,23 @@ def test_side_by_side_stages_are_said_to_overlap_only_when_they_did():
     stages = ci_stages.build("10:0", TOX, MOLECULE)  # 10 + 82.4 + 910 + 700 s
     assert "side by side" in ci_stages.table(stages, total=1200)
     assert "side by side" not in ci_stages.table(stages, total=1703)
+
+
+def test_a_scenario_row_shows_its_steps_with_a_repeated_step_summed(tmp_path, capsys):
+    phases = [["destroy", 2.2], ["create", 3.0], ["converge", 61.4], ["destroy", 1.9]]
+    molecule = {"scenarios": [{"role": "sshd", "ok": True, "seconds": 70, "phases": phases}]}
+    (tmp_path / "m.json").write_text(json.dumps(molecule))
+    ci_stages.main(["--prepare", "5:0", "--molecule-json", str(tmp_path / "m.json")])
+    rows = capsys.readouterr().out.splitlines()
+    # No tox file: the scenario rows hang under a molecule row that is not there.
+    assert not any("sshd" in r for r in rows)
+    (stage,) = ci_stages.molecule_stages(molecule)
+    assert stage.detail == "destroy 4 create 3 converge 61"
+    assert ci_stages.table([stage]).splitlines()[-1].split()[-6:] == [
+        "destroy",
+        "4",
+        "create",
+        "3",
+        "converge",
+        "61",
+    ]

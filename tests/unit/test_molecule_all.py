@@ -1,5 +1,6 @@
 """Unit tests of tools/sctools/molecule_all.py."""
 
+import json
 import os
 import signal
 import threading
@@ -307,3 +308,53 @@ def test_only_scenarios_that_pull_our_images_are_held_back():
     molecule_all.run_scenarios(scenarios, 2, run_one, lambda result: None, images_ready=pushed)
     timer.join()
     assert started == ["zookeeper"]
+
+
+def test_phase_times_run_from_each_step_to_the_next_and_the_last_to_the_end():
+    starts = [("destroy", 10.0), ("create", 12.5), ("converge", 15.0), ("destroy", 70.0)]
+    assert molecule_all.phase_times(starts, 72.25) == [
+        ("destroy", 2.5),
+        ("create", 2.5),
+        ("converge", 55.0),
+        ("destroy", 2.2),
+    ]
+    assert molecule_all.phase_times([], 5.0) == []
+
+
+def test_step_lines_are_molecule_s_executing_lines_only():
+    lines = {
+        "INFO     [default > converge] Executing": "converge",
+        "INFO     [default > verify] Executing\n": "verify",
+        "INFO     [default > verify] Executing Testinfra tests found in /x/tests/...": None,
+        "INFO     [default > converge] Executed: Successful": None,
+        "TASK [Executing] ***": None,
+    }
+    for line, step in lines.items():
+        match = molecule_all.PHASE_START.search(line)
+        assert (match.group(1) if match else None) == step, line
+
+
+def test_a_run_records_molecule_s_steps_in_the_summary(tmp_path, monkeypatch):
+    """run_role with a stand-in `molecule` that prints the lines molecule prints."""
+    fake = tmp_path / "bin" / "molecule"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\n"
+        "echo 'INFO     [default > create] Executing'\n"
+        "echo 'INFO     [default > converge] Executing'\n"
+        "echo 'changed: [sc-x]'\n"
+        "exit 3\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(molecule_all, "MOLECULE", str(fake))
+    monkeypatch.setattr(molecule_all, "LOG_DIR", tmp_path / "logs")
+    monkeypatch.setattr(molecule_all, "ROLES_DIR", tmp_path)
+    (tmp_path / "sshd").mkdir()
+    scenario = molecule_all.Scenario("sshd", nested_docker=False, registry_images=None)
+    result = molecule_all.run_role(scenario, "converge", {})
+    assert not result.ok
+    assert [name for name, _ in result.phases] == ["create", "converge"]
+    assert "changed: [sc-x]" in result.log.read_text()
+    molecule_all.write_summary([result], 1.0, tmp_path / "summary.json")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [p[0] for p in summary["scenarios"][0]["phases"]] == ["create", "converge"]

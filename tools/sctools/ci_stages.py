@@ -7,7 +7,8 @@ parsing their human output:
   prepare-host   measured by .ci/run (``--prepare SECONDS:RC``)
   tox envs       tox's own result file (.ci/run sets TOX_RESULT_JSON)
   molecule ...   one row per scenario, from molecule-all's summary file
-                 (molecule_all.SUMMARY_FILE), under the molecule env's row
+                 (molecule_all.SUMMARY_FILE), under the molecule env's row,
+                 with the seconds of each of molecule's steps after it
 
 Usage: python -m sctools.ci_stages --prepare 171:0 --tox-json FILE [--molecule-json FILE]
 Exit codes: 0 the table was printed (whatever the stages' results); 2 bad usage.
@@ -30,6 +31,7 @@ class Stage:
     ok: bool | None  # None: did not run or no result
     seconds: float
     indent: bool = False
+    detail: str = ""  # after the figures: a scenario's steps and their seconds
 
 
 def tox_stages(data: dict) -> list[Stage]:
@@ -45,9 +47,23 @@ def tox_stages(data: dict) -> list[Stage]:
     return stages
 
 
+def steps(phases: list) -> str:
+    """molecule's steps with their seconds, a step that ran twice (destroy) summed."""
+    seconds: dict[str, float] = {}
+    for name, taken in phases:
+        seconds[str(name)] = seconds.get(str(name), 0.0) + float(taken)
+    return " ".join(f"{name} {taken:.0f}" for name, taken in seconds.items())
+
+
 def molecule_stages(data: dict) -> list[Stage]:
     return [
-        Stage(f"molecule {s['role']}", bool(s["ok"]), float(s["seconds"]), indent=True)
+        Stage(
+            f"molecule {s['role']}",
+            bool(s["ok"]),
+            float(s["seconds"]),
+            indent=True,
+            detail=steps(s.get("phases", [])),
+        )
         for s in sorted(data.get("scenarios", []), key=lambda s: -float(s["seconds"]))
     ]
 
@@ -57,7 +73,7 @@ def table(stages: list[Stage], total: float | None = None) -> str:
     for s in stages:
         result = "-" if s.ok is None else ("passed" if s.ok else "FAILED")
         name = ("  " + s.name) if s.indent else s.name
-        lines.append(f"{name:<34} {result:<8} {s.seconds:8.0f}")
+        lines.append(f"{name:<34} {result:<8} {s.seconds:8.0f}  {s.detail}".rstrip())
     if total is not None:
         lines.append(f"{'total':<34} {'':<8} {total:8.0f}")
         if sum(s.seconds for s in stages if not s.indent) > total + 1:

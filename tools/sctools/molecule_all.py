@@ -35,13 +35,14 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -58,6 +59,7 @@ REGISTRY_LOG = LOG_DIR / "buildset-registry.log"
 # Figures of the last run (sctools.ci_stages reads them for CI's stage table).
 SUMMARY_FILE = LOG_DIR / "summary.json"
 PLATFORMS = ("bookworm", "trixie")
+MOLECULE = "molecule"  # by name, from this interpreter's venv (run_role's PATH)
 BASE_CONFIG = REPO_ROOT / ".config" / "molecule" / "config.yml"
 NESTED_DOCKER_CONFIG = REPO_ROOT / ".config" / "molecule" / "nested-docker.yml"
 # A scenario that applies this role runs a dockerd in its instance.
@@ -73,6 +75,21 @@ class Result:
     ok: bool
     seconds: float
     log: Path
+    # molecule's steps in the order they ran, with their seconds (create,
+    # prepare, converge, ...; destroy twice): where a scenario's time went.
+    phases: list[tuple[str, float]] = field(default_factory=list)
+
+
+# The line molecule prints as it starts a step: "INFO     [default > converge] Executing".
+PHASE_START = re.compile(r"\[\S+ > (\w+)\] Executing\s*$")
+
+
+def phase_times(starts: list[tuple[str, float]], end: float) -> list[tuple[str, float]]:
+    """Each step's seconds, from the times the steps started and the time the run ended."""
+    ends = [t for _, t in starts[1:]] + [end] if starts else []
+    return [
+        (name, round(stop - start, 1)) for (name, start), stop in zip(starts, ends, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
@@ -198,24 +215,33 @@ def run_role(scenario: Scenario, command: str, extra_env: dict[str, str]) -> Res
     )
     configs = [arg for config in base_configs(scenario) for arg in ("--base-config", str(config))]
     start = time.monotonic()
+    starts: list[tuple[str, float]] = []
     if command == "test":  # a fresh start; other commands reuse instances
         cleanup(role)
     try:
         with log.open("w") as out:
-            proc = subprocess.run(
-                ["molecule", *configs, command],
+            proc = subprocess.Popen(
+                [MOLECULE, *configs, command],
                 cwd=ROLES_DIR / role,
                 env=env,
-                stdout=out,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                check=False,
+                text=True,
+                errors="replace",
             )
+            assert proc.stdout is not None
+            with proc:
+                for line in proc.stdout:
+                    out.write(line)
+                    if match := PHASE_START.search(line):
+                        starts.append((match.group(1), time.monotonic()))
         ok = proc.returncode == 0
     finally:
         if command == "test":
             cleanup(role)
-    return Result(role, ok, time.monotonic() - start, log)
+    end = time.monotonic()
+    return Result(role, ok, end - start, log, phase_times(starts, end))
 
 
 def interrupt(signum: int, frame: FrameType | None) -> None:
@@ -326,7 +352,12 @@ def write_summary(results: list[Result], wall: float, path: Path | None = None) 
     path = path or SUMMARY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     scenarios = [
-        {"role": r.role, "ok": r.ok, "seconds": round(r.seconds, 1)}
+        {
+            "role": r.role,
+            "ok": r.ok,
+            "seconds": round(r.seconds, 1),
+            "phases": [list(phase) for phase in r.phases],
+        }
         for r in sorted(results, key=lambda r: r.role)
     ]
     path.write_text(json.dumps({"wall_seconds": round(wall, 1), "scenarios": scenarios}) + "\n")
