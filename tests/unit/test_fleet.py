@@ -146,3 +146,19 @@ def test_deploy_reads_run_alls_report_from_the_file_it_names():
     assert 'mkdir -p "$(dirname /var/log/run-all/r.json)" && rm -f' in command
     assert command.endswith("--report-file /var/log/run-all/r.json --only base")
     assert "--report-file" not in fleet.run_all_command(["--only", "base"])
+
+
+def test_a_failed_run_prints_each_failed_task_with_its_name(tmp_path):
+    run = tmp_path / "20261207T202408Z"
+    run.mkdir()
+    (run / "service-mirror.log").write_text(
+        "PLAY [Mirror] ***\n"
+        "TASK [apache : Enable the site] ***\n"
+        "ok: [mirror01.regionb.fleet.test]\n"
+        "fatal: [mirror01.regiona.fleet.test]: FAILED! => changed=false\n"
+        "  msg: AH00526: Syntax error\n"
+    )
+    (run / "base.log").write_text("TASK [x] ***\nok: [a]\n")
+    (failure,) = fleet.failed_tasks(run)
+    assert failure.startswith("service-mirror.log: TASK [apache : Enable the site]")
+    assert "AH00526: Syntax error" in failure

@@ -725,6 +725,37 @@ def fetch_report(fleet: Fleet, path: str) -> dict[str, Any] | None:
     return report
 
 
+def failed_tasks(run_dir: Path, context: int = 8) -> list[str]:
+    """The failed tasks in a run's playbook logs: each fatal/failed line with its task."""
+    found = []
+    for path in sorted(run_dir.glob("*.log")):
+        lines = path.read_text(errors="replace").splitlines()
+        for index, line in enumerate(lines):
+            if line.startswith(("fatal: ", "failed: ")):
+                task = next(
+                    (lines[i] for i in range(index, -1, -1) if lines[i].startswith("TASK [")), ""
+                )
+                shown = "\n".join(lines[index : index + context])
+                found.append(f"{path.name}: {task}\n{shown}")
+    return found
+
+
+def keep_run_logs(fleet: Fleet, dest: Path) -> None:
+    """After a failed run: copy run-all's logs off bridge and print the failed tasks.
+
+    A CI run takes the fleet down after a failed deploy, and bridge's logs
+    go with it; a copy here keeps the reason.
+    """
+    proc = docker_cli.run("cp", f"{fleet.bridge.name}:{RUN_ALL_LOG_DIR}/.", str(dest), check=False)
+    if proc.returncode != 0:
+        say(f"could not copy run-all's logs from {fleet.bridge.name}: {proc.stderr.strip()}")
+        return
+    runs = sorted(p for p in dest.iterdir() if p.is_dir())
+    for failure in failed_tasks(runs[-1]) if runs else []:
+        say(failure)
+    say(f"run-all's logs kept in {dest}")
+
+
 def cmd_deploy(fleet: Fleet, extra: list[str]) -> int:
     cmd_up(fleet, [])
     push_images(fleet)
@@ -737,6 +768,7 @@ def cmd_deploy(fleet: Fleet, extra: list[str]) -> int:
     report = fetch_report(fleet, DEPLOY_REPORT) if rc == 0 else None
     if report is None:
         say(f"FAILED: run-all exited {rc} after {seconds:.0f} s; output kept in {log}")
+        keep_run_logs(fleet, log.with_suffix(""))
         # run-all's own code (busy, stopped, ...) when it is one of the table's.
         return rc if rc in set(Exit) - {Exit.OK} else Exit.FAILED
     changed: dict[str, int] = {}
