@@ -46,11 +46,16 @@ def _strings(flag: str) -> Callable[[str, Any], list[str]]:
     return convert
 
 
+def _one_word(key: str, value: Any) -> str:
+    """value, or ValueError naming key unless it is one word."""
+    if not isinstance(value, str) or not value or value.split() != [value]:
+        raise ValueError(f"{key} must be one word")
+    return value
+
+
 def _word(flag: str) -> Callable[[str, Any], list[str]]:
     def convert(key: str, value: Any) -> list[str]:
-        if not isinstance(value, str) or not value or value.split() != [value]:
-            raise ValueError(f"{key} must be one word")
-        return [f"{flag}={value}"]
+        return [f"{flag}={_one_word(key, value)}"]
 
     return convert
 
@@ -111,19 +116,13 @@ def run_args(platform: Platform) -> list[str]:
     if unknown:
         known = ", ".join(sorted(set(RUN_FLAGS) | OTHER_KEYS))
         raise ValueError(f"{', '.join(unknown)}: not supported here (supported: {known})")
-    name = platform.get("name")
-    if not isinstance(name, str) or not name or name.split() != [name]:
-        raise ValueError("name must be one word")
-    image = platform.get("image")
-    if not isinstance(image, str) or not image or image.split() != [image]:
-        raise ValueError("image must be one word")
+    name = _one_word("name", platform.get("name"))
+    image = _one_word("image", platform.get("image"))
     # The driver would build molecule_local/<image> from a Dockerfile; ours
     # are built by tools/prepare-host.sh.
     if platform.get("pre_build_image") is not True:
         raise ValueError("pre_build_image must be true (images are built by tools/prepare-host.sh)")
-    hostname = platform.get("hostname", name)
-    if not isinstance(hostname, str) or not hostname or hostname.split() != [hostname]:
-        raise ValueError("hostname must be one word")
+    hostname = _one_word("hostname", platform.get("hostname", name))
     args = ["-d", f"--name={name}", f"--hostname={hostname}"]
     for key, convert in RUN_FLAGS.items():
         if key in platform:
