@@ -401,3 +401,55 @@ def test_a_build_thread_logs_to_its_file_and_other_threads_still_print(capsys):
     images.log("after the build")
     assert build_log.getvalue() == "  built   an image\n"
     assert capsys.readouterr().out == "molecule sshd: PASSED\nafter the build\n"
+
+
+def fake_builds(monkeypatch, tmp_path, fail=()):
+    """cmd_build with docker replaced: no image exists, builds of `fail` families fail.
+
+    Returns the calls, each (thread name, image), and the parsed args.
+    """
+    calls = []
+    base = {"Id": "sha256:base"}
+    monkeypatch.setattr(images.docker_cli, "ensure_daemon", lambda: None)
+    monkeypatch.setattr(images, "inspect", lambda ref: base if "debian-systemd" in ref else None)
+    both_started = threading.Barrier(2, timeout=30)
+
+    def build_one(p, target, image, context, log_dir, no_cache):
+        calls.append((threading.current_thread().name, image))
+        if len(calls) <= 2:
+            both_started.wait()  # each family's first build waits for the other's
+        if p.family.name in fail:
+            raise ToolError(f"building {image} failed", Exit.FAILED)
+        return 1.0
+
+    monkeypatch.setattr(images, "build_one", build_one)
+    ca = tmp_path / "ca.crt"
+    ca.write_text("ca\n")
+    args = images.parser().parse_args(["build", "--ca-bundle", str(ca)])
+    return calls, args
+
+
+def test_families_build_side_by_side_and_log_to_the_callers_stream(monkeypatch, tmp_path):
+    calls, args = fake_builds(monkeypatch, tmp_path)
+    out = io.StringIO()
+    with images.logging_to(out):
+        assert args.func(args) == Exit.OK
+    # Both first builds ran at once (the barrier would time out otherwise),
+    # each family in one thread, in its own build order.
+    threads = {name for name, _ in calls}
+    assert len(threads) == 2
+    names = [image.split("/")[-1].split(":")[0] for _, image in calls]
+    for family in images.FAMILIES:
+        in_order = [n for n in names if n in family.build_order]
+        assert in_order == list(family.build_order)
+    text = out.getvalue()
+    assert "built 8 images" in text
+    assert "zuul " in text and "etherpad " in text
+
+
+def test_a_failed_family_fails_the_build_after_the_other_ends(monkeypatch, tmp_path, capsys):
+    calls, args = fake_builds(monkeypatch, tmp_path, fail=("etherpad",))
+    assert images.main(["build", "--ca-bundle", str(args.ca_bundle)]) == Exit.FAILED
+    assert "building system-config/etherpad:" in capsys.readouterr().err
+    # The Zuul family still built all its images and its builder stage.
+    assert sum("/zuul-" in img or "/zookeeper:" in img for _, img in calls) == 6

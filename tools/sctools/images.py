@@ -11,7 +11,8 @@ is the Dockerfile target) and sharing one tag:
           --image), plus <prefix>/<family>-builder:<tag> for each family
           built whole, the local-only build stage that keeps the build cache
           named (never pushed). An image whose tag already exists is not
-          rebuilt.
+          rebuilt. The families build side by side (one thread each);
+          a family's failure fails the build once the others end.
   push    pushes the images (all, or those named with --image) to a
           registry (e.g. a buildset registry) over its HTTP API: `docker
           save`, then sctools.registry, because dockerd refuses plain-HTTP
@@ -55,6 +56,7 @@ Exit codes (sctools.cli, the table in README.md):
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import contextvars
 import fnmatch
@@ -416,42 +418,60 @@ def cmd_build(args: argparse.Namespace) -> int:
         )
     plans = plan(args, need_base=True)
     wanted = set(args.image or IMAGES)
-    fresh = args.force or args.no_cache
+    work = [
+        (p, names) for p in plans if (names := [n for n in p.family.build_order if n in wanted])
+    ]
     total = time.monotonic()
-    built = 0
-    for p in plans:
-        names = [n for n in p.family.build_order if n in wanted]
-        if not names:
-            continue
-        todo = [n for n in names if fresh or inspect(p.ref(n)) is None]
-        log(describe(p))
-        for name in names:
-            if name not in todo:
-                log(f"  exists  {p.ref(name)} (not rebuilt)")
-        if not todo:
-            continue
-        targets = [(n, p.ref(n)) for n in todo]
-        # Names the builder stages, so that the build cache survives
-        # `docker image prune` and can be removed by name. Not when only
-        # some of the family's images are asked for: zookeeper alone must
-        # not build Zuul's builder stages.
-        if len(names) == len(p.family.build_order):
-            targets.append((p.family.builder_target, p.builder()))
-        with tempfile.TemporaryDirectory(prefix="sctools-images-") as tmp:
-            context = Path(tmp) / "context"
-            shutil.copytree(p.image_dir, context)
-            shutil.copyfile(ca_bundle, context / "host-ca.crt")
-            for index, (target, image) in enumerate(targets):
-                log(f"  build   {image} ...")
-                seconds = build_one(
-                    p, target, image, context, args.log_dir, no_cache=args.no_cache and index == 0
-                )
-                size = (inspect(image) or {}).get("Size", 0)
-                log(f"  built   {image}: {human_size(size)} in {seconds:.1f} s")
-        built += len(targets)
+    # Families share no stage, so they build side by side: their slow
+    # steps (pip, npm, apt downloads) wait on the network more than on the
+    # CPU. Each thread runs in a copy of this context, so a caller's
+    # logging_to() stream gets their lines too.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(work) or 1) as pool:
+        futures = [
+            pool.submit(contextvars.copy_context().run, build_family, p, names, args, ca_bundle)
+            for p, names in work
+        ]
+        concurrent.futures.wait(futures)
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    for error in errors[1:]:
+        log(f"also failed: {error}")
+    if errors:
+        raise errors[0]
+    built = sum(f.result() for f in futures)
     if built:
         log(f"built {built} images in {time.monotonic() - total:.1f} s (logs: {args.log_dir})")
     return Exit.OK
+
+
+def build_family(p: Plan, names: list[str], args: argparse.Namespace, ca_bundle: Path) -> int:
+    """Build the named images of one family unless they exist; returns how many were built."""
+    fresh = args.force or args.no_cache
+    todo = [n for n in names if fresh or inspect(p.ref(n)) is None]
+    log(describe(p))
+    for name in names:
+        if name not in todo:
+            log(f"  exists  {p.ref(name)} (not rebuilt)")
+    if not todo:
+        return 0
+    targets = [(n, p.ref(n)) for n in todo]
+    # Names the builder stages, so that the build cache survives
+    # `docker image prune` and can be removed by name. Not when only
+    # some of the family's images are asked for: zookeeper alone must
+    # not build Zuul's builder stages.
+    if len(names) == len(p.family.build_order):
+        targets.append((p.family.builder_target, p.builder()))
+    with tempfile.TemporaryDirectory(prefix="sctools-images-") as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(p.image_dir, context)
+        shutil.copyfile(ca_bundle, context / "host-ca.crt")
+        for index, (target, image) in enumerate(targets):
+            log(f"  build   {image} ...")
+            seconds = build_one(
+                p, target, image, context, args.log_dir, no_cache=args.no_cache and index == 0
+            )
+            size = (inspect(image) or {}).get("Size", 0)
+            log(f"  built   {image}: {human_size(size)} in {seconds:.1f} s")
+    return len(targets)
 
 
 def check_registry_answers(url: str, cafile: str | None = None) -> None:
