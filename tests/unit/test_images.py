@@ -453,3 +453,23 @@ def test_a_failed_family_fails_the_build_after_the_other_ends(monkeypatch, tmp_p
     assert "building system-config/etherpad:" in capsys.readouterr().err
     # The Zuul family still built all its images and its builder stage.
     assert sum("/zuul-" in img or "/zookeeper:" in img for _, img in calls) == 6
+
+
+def test_no_two_stages_on_the_base_image_begin_alike():
+    """The legacy builder picks its cache by (parent, instruction): two stages
+    beginning alike on the base leave two candidates once both are built
+    (families build side by side), and later builds take the wrong one."""
+    first: dict[str, str] = {}
+    for family in images.FAMILIES:
+        dockerfile = REPO_ROOT / "images" / family.name / "Dockerfile"
+        lines = [
+            line.strip()
+            for line in dockerfile.read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+        for index, line in enumerate(lines):
+            if re.match(r"FROM \$\{BASE_IMAGE\}\s", line):
+                stage = f"{dockerfile.relative_to(REPO_ROOT)}: {line}"
+                begins = lines[index + 1]
+                assert begins not in first, f"{stage} begins like {first.get(begins)}: {begins}"
+                first[begins] = stage

@@ -67,6 +67,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -305,8 +306,15 @@ def logging_to(stream: TextIO) -> Iterator[None]:
         _LOG_STREAM.reset(token)
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def log(message: str) -> None:
-    print(message, file=_LOG_STREAM.get() or sys.stdout, flush=True)
+    # One write per line under a lock: the families' threads share stdout.
+    stream = _LOG_STREAM.get() or sys.stdout
+    with _LOG_LOCK:
+        stream.write(message + "\n")
+        stream.flush()
 
 
 # -- commands ----------------------------------------------------------------
