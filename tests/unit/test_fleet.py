@@ -1,5 +1,7 @@
 """Unit tests of tools/sctools/fleet.py: inventory validation and recap parsing."""
 
+import sys
+
 import pytest
 
 from sctools import fleet, recap
@@ -162,3 +164,28 @@ def test_a_failed_run_prints_each_failed_task_with_its_name(tmp_path):
     (failure,) = fleet.failed_tasks(run)
     assert failure.startswith("service-mirror.log: TASK [apache : Enable the site]")
     assert "AH00526: Syntax error" in failure
+
+
+def test_a_failed_up_stops_the_image_build_it_ran_beside(tmp_path, monkeypatch):
+    """deploy builds the images while `up` makes the hosts; when `up` fails
+    the build must not go on in the background."""
+    monkeypatch.setattr(fleet, "IMAGES_LOG", tmp_path / "images.log")
+    monkeypatch.setattr(
+        fleet, "IMAGES_TOOL", [sys.executable, "-c", "import time; time.sleep(600)"]
+    )
+    started = []
+
+    def start(loaded):
+        started.append(fleet_start(loaded))
+        return started[-1]
+
+    def up(loaded, extra):
+        raise ToolError("docker network create failed")
+
+    fleet_start = fleet.start_image_build
+    monkeypatch.setattr(fleet, "start_image_build", start)
+    monkeypatch.setattr(fleet, "cmd_up", up)
+    with pytest.raises(ToolError, match="network create"):
+        fleet.cmd_deploy(fleet.load_fleet(), [])
+    assert started[0].proc.poll() is not None  # ended, not left running
+    assert (tmp_path / "images.log").read_text().startswith("$ images build --prefix ")

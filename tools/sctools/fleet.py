@@ -10,9 +10,10 @@ Commands:
            (a second deploy converges with changed=0). Arguments after
            `deploy` go to run-all, e.g. `fleet deploy --only base --check`.
            (`up` also puts generated fake secrets into bridge's private
-           directory, and `deploy` first builds this checkout's images and
-           pushes them to the fleet's buildset registry as `latest`, so
-           the hosts run exactly the images of this working tree)
+           directory, and `deploy` builds this checkout's images while the
+           hosts come up, then pushes them to the fleet's buildset
+           registry as `latest`, so the hosts run exactly the images of
+           this working tree)
   merge    act as a contributor whose change merged: commit the working
            tree's state of some paths (or cherry-pick a commit) onto the
            stand-in's master of this repository, then follow Zuul's deploy
@@ -577,31 +578,62 @@ def ensure_fake_secrets(bridge: Host) -> None:
     exec_in(bridge, FAKE_SECRETS)
 
 
-def push_images(fleet: Fleet) -> None:
-    """This checkout's images, built (if not yet) and pushed to the buildset registry."""
+IMAGES_LOG = STATE_DIR / "logs" / "images.log"
+IMAGES_TOOL = [sys.executable, "-m", "sctools.images"]
+
+
+@dataclass
+class ImageBuild:
+    """`images build` of this checkout, running in the background into IMAGES_LOG."""
+
+    proc: subprocess.Popen[bytes]
+    start: float
+
+    def stop(self) -> None:
+        """End the build (fleet up failed or was interrupted); docker cancels it."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+def start_image_build(fleet: Fleet) -> ImageBuild:
+    """Start building the images: the build needs no fleet host, so it runs
+    while `up` creates them (a cold build takes minutes, `up` one or two)."""
+    _, _, prefix = fleet.buildset_registry()
+    IMAGES_LOG.parent.mkdir(parents=True, exist_ok=True)
+    args = ["build", "--prefix", prefix]
+    say(f"building the images beside the hosts; log in {IMAGES_LOG}")
+    with IMAGES_LOG.open("w") as out:
+        out.write(f"$ images {' '.join(args)}\n")
+        out.flush()
+        proc = subprocess.Popen(
+            [*IMAGES_TOOL, *args], stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+        )
+    return ImageBuild(proc, time.monotonic())
+
+
+def push_images(fleet: Fleet, build: ImageBuild) -> None:
+    """Wait for the build, then push the images to the buildset registry."""
     host, port, prefix = fleet.buildset_registry()
     url = f"https://{host.ipv4}:{port}"
-    log = STATE_DIR / "logs" / "images.log"
+    if build.proc.wait() != 0:
+        raise ToolError(f"images build failed (exit {build.proc.returncode}); see {IMAGES_LOG}")
     ca_file = STATE_DIR / "buildset-registry-ca.pem"
     # The registry's certificate comes from pebble's listener CA (tests/standins).
     ca_file.write_text(docker_cli.output("exec", host.name, "cat", "/etc/pebble/tls/ca.pem") + "\n")
-    say(f"building the images, pushing them to {url} as {BUILDSET_TAG}; log in {log}")
-    start = time.monotonic()
-    tool = [sys.executable, "-m", "sctools.images"]
-    with log.open("w") as out:
-        for args in (
-            ["build", "--prefix", prefix],
-            ["push", "--prefix", prefix, "--registry", url, "--ca-file", str(ca_file),
-             "--also-tag", BUILDSET_TAG],
-        ):  # fmt: skip
-            out.write(f"$ images {' '.join(args)}\n")
-            out.flush()
-            proc = subprocess.run(
-                [*tool, *args], stdout=out, stderr=subprocess.STDOUT, check=False, cwd=REPO_ROOT
-            )
-            if proc.returncode != 0:
-                raise ToolError(f"images {args[0]} failed (exit {proc.returncode}); see {log}")
-    say(f"images in the buildset registry after {time.monotonic() - start:.0f} s")
+    say(f"pushing the images to {url} as {BUILDSET_TAG}; log in {IMAGES_LOG}")
+    args = ["push", "--prefix", prefix, "--registry", url, "--ca-file", str(ca_file),
+            "--also-tag", BUILDSET_TAG]  # fmt: skip
+    with IMAGES_LOG.open("a") as out:
+        out.write(f"$ images {' '.join(args)}\n")
+        out.flush()
+        proc = subprocess.run(
+            [*IMAGES_TOOL, *args], stdout=out, stderr=subprocess.STDOUT, check=False, cwd=REPO_ROOT
+        )
+    if proc.returncode != 0:
+        raise ToolError(f"images push failed (exit {proc.returncode}); see {IMAGES_LOG}")
+    seconds = time.monotonic() - build.start
+    say(f"images in the buildset registry {seconds:.0f} s after their build began")
 
 
 def standins_stamp(fleet: Fleet) -> str:
@@ -757,8 +789,13 @@ def keep_run_logs(fleet: Fleet, dest: Path) -> None:
 
 
 def cmd_deploy(fleet: Fleet, extra: list[str]) -> int:
-    cmd_up(fleet, [])
-    push_images(fleet)
+    build = start_image_build(fleet)
+    try:
+        cmd_up(fleet, [])
+    except BaseException:
+        build.stop()
+        raise
+    push_images(fleet, build)
     log = STATE_DIR / "logs" / f"deploy-{time.strftime('%Y%m%dT%H%M%S')}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     say(f"running run-all on {fleet.bridge.name}; playbooks reach the hosts over SSH")
