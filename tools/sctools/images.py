@@ -440,7 +440,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             for p, names in work
         ]
         concurrent.futures.wait(futures)
-    errors = [f.exception() for f in futures if f.exception() is not None]
+    errors = [error for f in futures if (error := f.exception()) is not None]
     for error in errors[1:]:
         log(f"also failed: {error}")
     if errors:
