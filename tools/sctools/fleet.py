@@ -590,7 +590,9 @@ class ImageBuild:
     start: float
 
     def stop(self) -> None:
-        """End the build (fleet up failed or was interrupted); docker cancels it."""
+        """End the images tool (`up` failed). Ctrl-C reaches its docker builds
+        too (one process group); after a plain failure of `up` a docker
+        build it started may still run to its end, unpushed."""
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait()
