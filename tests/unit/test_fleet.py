@@ -173,6 +173,7 @@ def test_a_failed_up_stops_the_image_build_it_ran_beside(tmp_path, monkeypatch):
     monkeypatch.setattr(
         fleet, "IMAGES_TOOL", [sys.executable, "-c", "import time; time.sleep(600)"]
     )
+    fleet_start = fleet.start_image_build
     started = []
 
     def start(loaded):
@@ -182,7 +183,6 @@ def test_a_failed_up_stops_the_image_build_it_ran_beside(tmp_path, monkeypatch):
     def up(loaded, extra):
         raise ToolError("docker network create failed")
 
-    fleet_start = fleet.start_image_build
     monkeypatch.setattr(fleet, "start_image_build", start)
     monkeypatch.setattr(fleet, "cmd_up", up)
     with pytest.raises(ToolError, match="network create"):

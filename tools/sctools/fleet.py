@@ -603,15 +603,19 @@ def start_image_build(fleet: Fleet) -> ImageBuild:
     while `up` creates them (a cold build takes minutes, `up` one or two)."""
     _, _, prefix = fleet.buildset_registry()
     IMAGES_LOG.parent.mkdir(parents=True, exist_ok=True)
-    args = ["build", "--prefix", prefix]
     say(f"building the images beside the hosts; log in {IMAGES_LOG}")
-    with IMAGES_LOG.open("w") as out:
+    proc = start_images_tool(["build", "--prefix", prefix], mode="w")
+    return ImageBuild(proc, time.monotonic())
+
+
+def start_images_tool(args: list[str], mode: str) -> subprocess.Popen[bytes]:
+    """`images ARGS`, its command line and output into IMAGES_LOG (opened with mode)."""
+    with IMAGES_LOG.open(mode) as out:
         out.write(f"$ images {' '.join(args)}\n")
         out.flush()
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [*IMAGES_TOOL, *args], stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
         )
-    return ImageBuild(proc, time.monotonic())
 
 
 def push_images(fleet: Fleet, build: ImageBuild) -> None:
@@ -626,14 +630,9 @@ def push_images(fleet: Fleet, build: ImageBuild) -> None:
     say(f"pushing the images to {url} as {BUILDSET_TAG}; log in {IMAGES_LOG}")
     args = ["push", "--prefix", prefix, "--registry", url, "--ca-file", str(ca_file),
             "--also-tag", BUILDSET_TAG]  # fmt: skip
-    with IMAGES_LOG.open("a") as out:
-        out.write(f"$ images {' '.join(args)}\n")
-        out.flush()
-        proc = subprocess.run(
-            [*IMAGES_TOOL, *args], stdout=out, stderr=subprocess.STDOUT, check=False, cwd=REPO_ROOT
-        )
-    if proc.returncode != 0:
-        raise ToolError(f"images push failed (exit {proc.returncode}); see {IMAGES_LOG}")
+    rc = start_images_tool(args, mode="a").wait()
+    if rc != 0:
+        raise ToolError(f"images push failed (exit {rc}); see {IMAGES_LOG}")
     seconds = time.monotonic() - build.start
     say(f"images in the buildset registry {seconds:.0f} s after their build began")
 
