@@ -1,6 +1,8 @@
 """Unit tests of tools/sctools/fleet.py: inventory validation and recap parsing."""
 
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -168,11 +170,17 @@ def test_a_failed_run_prints_each_failed_task_with_its_name(tmp_path):
 
 def test_a_failed_up_stops_the_image_build_it_ran_beside(tmp_path, monkeypatch):
     """deploy builds the images while `up` makes the hosts; when `up` fails
-    the build must not go on in the background."""
+    the build must not go on in the background: neither the images tool
+    nor a docker build it started (here: a child that sleeps)."""
     monkeypatch.setattr(fleet, "IMAGES_LOG", tmp_path / "images.log")
-    monkeypatch.setattr(
-        fleet, "IMAGES_TOOL", [sys.executable, "-c", "import time; time.sleep(600)"]
+    build_pid = tmp_path / "build.pid"
+    tool = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"open({str(build_pid)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(600)\n"
     )
+    monkeypatch.setattr(fleet, "IMAGES_TOOL", [sys.executable, "-c", tool])
     fleet_start = fleet.start_image_build
     started = []
 
@@ -181,6 +189,8 @@ def test_a_failed_up_stops_the_image_build_it_ran_beside(tmp_path, monkeypatch):
         return started[-1]
 
     def up(loaded, extra):
+        # Fails only once the tool has started its "docker build".
+        wait_until(lambda: build_pid.exists() and build_pid.read_text(), "the build's child")
         raise ToolError("docker network create failed")
 
     monkeypatch.setattr(fleet, "start_image_build", start)
@@ -188,4 +198,25 @@ def test_a_failed_up_stops_the_image_build_it_ran_beside(tmp_path, monkeypatch):
     with pytest.raises(ToolError, match="network create"):
         fleet.cmd_deploy(fleet.load_fleet(), [])
     assert started[0].proc.poll() is not None  # ended, not left running
+    child = int(build_pid.read_text())
+    # The child was the tool's: once reparented it is reaped by init, so it
+    # is gone or a zombie about to be reaped; never still sleeping.
+    wait_until(lambda: process_state(child) in (None, "Z"), f"the end of the build's child {child}")
     assert (tmp_path / "images.log").read_text().startswith("$ images build --prefix ")
+
+
+def wait_until(condition, what: str, limit: float = 120) -> None:
+    """Wait for condition(); the limit only turns a hang into a failure."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"no sign of {what} after {limit:.0f} s"
+        time.sleep(0.05)
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of a process (/proc/PID/stat), None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]

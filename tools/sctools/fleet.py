@@ -39,11 +39,14 @@ holds the lock) and 4 (emergency stop).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import ipaddress
 import json
+import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -584,17 +587,26 @@ IMAGES_TOOL = [sys.executable, "-m", "sctools.images"]
 
 @dataclass
 class ImageBuild:
-    """`images build` of this checkout, running in the background into IMAGES_LOG."""
+    """`images build` of this checkout, running in the background into IMAGES_LOG.
+
+    It runs in a session of its own, so that Ctrl-C at the terminal reaches
+    fleet alone and `stop` can end the tool with every docker build it
+    started (the daemon cancels a build whose client went away).
+    """
 
     proc: subprocess.Popen[bytes]
     start: float
 
+    def wait(self) -> None:
+        """Wait for the build to end; fail when it failed."""
+        if self.proc.wait() != 0:
+            raise ToolError(f"images build failed (exit {self.proc.returncode}); see {IMAGES_LOG}")
+
     def stop(self) -> None:
-        """End the images tool (`up` failed). Ctrl-C reaches its docker builds
-        too (one process group); after a plain failure of `up` a docker
-        build it started may still run to its end, unpushed."""
+        """End the images tool and its docker builds (`up` failed, or Ctrl-C)."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait()
 
 
@@ -604,26 +616,30 @@ def start_image_build(fleet: Fleet) -> ImageBuild:
     _, _, prefix = fleet.buildset_registry()
     IMAGES_LOG.parent.mkdir(parents=True, exist_ok=True)
     say(f"building the images beside the hosts; log in {IMAGES_LOG}")
-    proc = start_images_tool(["build", "--prefix", prefix], mode="w")
+    proc = start_images_tool(["build", "--prefix", prefix], mode="w", own_session=True)
     return ImageBuild(proc, time.monotonic())
 
 
-def start_images_tool(args: list[str], mode: str) -> subprocess.Popen[bytes]:
+def start_images_tool(
+    args: list[str], mode: str, own_session: bool = False
+) -> subprocess.Popen[bytes]:
     """`images ARGS`, its command line and output into IMAGES_LOG (opened with mode)."""
     with IMAGES_LOG.open(mode) as out:
         out.write(f"$ images {' '.join(args)}\n")
         out.flush()
         return subprocess.Popen(
-            [*IMAGES_TOOL, *args], stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT
+            [*IMAGES_TOOL, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            start_new_session=own_session,
         )
 
 
 def push_images(fleet: Fleet, build: ImageBuild) -> None:
-    """Wait for the build, then push the images to the buildset registry."""
+    """Push the images of the finished build to the buildset registry."""
     host, port, prefix = fleet.buildset_registry()
     url = f"https://{host.ipv4}:{port}"
-    if build.proc.wait() != 0:
-        raise ToolError(f"images build failed (exit {build.proc.returncode}); see {IMAGES_LOG}")
     ca_file = STATE_DIR / "buildset-registry-ca.pem"
     # The registry's certificate comes from pebble's listener CA (tests/standins).
     ca_file.write_text(docker_cli.output("exec", host.name, "cat", "/etc/pebble/tls/ca.pem") + "\n")
@@ -793,6 +809,7 @@ def cmd_deploy(fleet: Fleet, extra: list[str]) -> int:
     build = start_image_build(fleet)
     try:
         cmd_up(fleet, [])
+        build.wait()
     except BaseException:
         build.stop()
         raise
