@@ -205,8 +205,8 @@ def test_periodic_job_ran_on_the_executor_and_succeeded(deployed):
     print(f"fleet-probe builds: {results}")
 
 
-def local_image_ids() -> dict[str, str]:
-    """image name -> ID of this checkout's build (python -m sctools.images list)."""
+def local_images() -> dict[str, tuple[str, str]]:
+    """image name -> (tag, ID) of this checkout's build (python -m sctools.images list)."""
     listing = subprocess.run(
         [sys.executable, "-m", "sctools.images", "list", "--json"],
         capture_output=True,
@@ -215,7 +215,7 @@ def local_image_ids() -> dict[str, str]:
         check=False,
     )
     assert listing.returncode == 0, listing.stderr
-    ids = {}
+    found = {}
     for row in json.loads(listing.stdout)["images"]:
         proc = subprocess.run(
             ["docker", "image", "inspect", "-f", "{{.Id}}", row["image"]],
@@ -223,8 +223,8 @@ def local_image_ids() -> dict[str, str]:
             text=True,
             check=False,
         )
-        ids[row["name"]] = proc.stdout.strip()
-    return ids
+        found[row["name"]] = (row["tag"], proc.stdout.strip())
+    return found
 
 
 @pytest.mark.parametrize(
@@ -235,14 +235,18 @@ def local_image_ids() -> dict[str, str]:
 def test_service_runs_this_checkouts_image_from_the_buildset_registry(
     deployed, host, project, image
 ):
+    # The tag is the one bridge derived from its checkout (lookup image_tag)
+    # and the one `images` gave this checkout's build: the same files, the
+    # same tag.
+    tag, image_id = local_images()[image]
     container = on(host, f"cd /etc/{project} && docker compose ps -q")
     assert container.returncode == 0 and container.stdout.strip(), container.stderr
     cid = container.stdout.split()[0]
     inspect = json.loads(on(host, f"docker inspect {cid}").stdout)[0]
     assert inspect["State"]["Running"], inspect["State"]
-    assert inspect["Config"]["Image"] == f"{BUILDSET_PREFIX}/{image}:latest"
+    assert inspect["Config"]["Image"] == f"{BUILDSET_PREFIX}/{image}:{tag}"
     # The registry keeps the image's config blob, so the ID survives the push.
-    assert inspect["Image"] == local_image_ids()[image]
+    assert inspect["Image"] == image_id
 
 
 # The executor's key as the executor container sees it (zuul_executor's

@@ -297,6 +297,35 @@ def test_the_zuul_stack_scenario_runs_for_every_zuul_role():
         assert "zuul_service/default" in result["molecule"], changed
 
 
+@pytest.mark.parametrize(
+    ("path", "runs", "skips"),
+    [
+        # The image variables take their family's tag from its inputs
+        # (lookup image_tag): a change to them deploys a new tag.
+        ("images/zuul/Dockerfile", {"service-zuul", "service-zookeeper"}, {"service-etherpad"}),
+        ("requirements-zuul.txt", {"service-zuul", "service-zookeeper"}, {"service-etherpad"}),
+        ("images/etherpad/Dockerfile", {"service-etherpad"}, {"service-zuul", "service-zookeeper"}),
+        (
+            "tools/images/build-base-image.sh",
+            {"service-zuul", "service-zookeeper", "service-etherpad"},
+            set(),
+        ),
+    ],
+)
+def test_an_image_change_runs_the_jobs_that_deploy_its_family(path, runs, skips):
+    playbooks = jobs_for(REPO_ROOT, path)
+    assert runs <= playbooks, path
+    assert not skips & playbooks, path
+
+
+def test_an_image_tag_lookup_of_an_unknown_family_is_named_with_its_file(mini):
+    (mini / "group_vars" / "web.yaml").write_text(
+        "web_image: \"x/web:{{ lookup('image_tag', 'nginx') }}\"\n"
+    )
+    with pytest.raises(DepsError, match=r"group_vars/web\.yaml: lookup\('image_tag'.*zuul"):
+        compute(mini)
+
+
 def test_the_apache_role_runs_the_scenarios_of_the_roles_that_use_it():
     """apache has no scenario: mirror's and the Zuul stack's (zuul_web) converge it."""
     matchers = compute(REPO_ROOT)

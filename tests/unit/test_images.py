@@ -9,6 +9,7 @@ import hashlib
 import io
 import re
 import socket
+import subprocess
 import threading
 
 import pytest
@@ -89,6 +90,39 @@ def test_dockerfile_without_base_image_arg_is_an_error(tmp_path):
     dockerfile.write_text("FROM debian\n")
     with pytest.raises(ToolError, match="BASE_IMAGE"):
         images.base_image(dockerfile)
+
+
+def test_base_is_pinned_with_the_hash_the_recipe_tags_it_with():
+    # tools/images/build-base-image.sh tags "$repo:$release-$(sha256sum "$0" | cut -c1-12)".
+    recipe = REPO_ROOT / images.BASE_RECIPE
+    shell = subprocess.run(
+        ["sh", "-c", 'sha256sum "$1" | cut -c1-12', "sh", str(recipe)],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    dockerfile = REPO_ROOT / "images" / "zuul" / "Dockerfile"
+    assert images.pinned_base(dockerfile, recipe) == f"{images.base_image(dockerfile)}-{shell}"
+
+
+@pytest.mark.parametrize("base", ["example/base", "example/base:1.0", "Example/base:x"])
+def test_a_base_that_is_no_repository_and_release_is_refused_naming_the_file(tmp_path, base):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"ARG BASE_IMAGE={base}\nFROM ${{BASE_IMAGE}}\n")
+    with pytest.raises(ToolError, match=rf"{re.escape(str(dockerfile))}: `ARG BASE_IMAGE="):
+        images.pinned_base(dockerfile, REPO_ROOT / images.BASE_RECIPE)
+
+
+def test_family_tag_needs_no_docker_and_follows_the_base_recipe(tmp_path, monkeypatch):
+    # The tag bridge derives (lookup image_tag) comes from files alone.
+    monkeypatch.setattr(images, "inspect", lambda ref: pytest.fail("docker asked"))
+    family = images.FAMILIES[0]
+    root = REPO_ROOT / "images"
+    requirements = REPO_ROOT / "requirements-zuul.txt"
+    recipe = tmp_path / "build-base-image.sh"
+    recipe.write_bytes((REPO_ROOT / images.BASE_RECIPE).read_bytes())
+    before = images.family_tag(family, root, requirements, recipe)
+    assert before == images.family_tag(family, root, requirements, REPO_ROOT / images.BASE_RECIPE)
+    recipe.write_bytes(recipe.read_bytes() + b"# another package\n")
+    assert images.family_tag(family, root, requirements, recipe) != before
 
 
 # -- families ----------------------------------------------------------------

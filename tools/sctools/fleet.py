@@ -12,8 +12,9 @@ Commands:
            (`up` also puts generated fake secrets into bridge's private
            directory, and `deploy` builds this checkout's images while the
            hosts come up, then pushes them to the fleet's buildset
-           registry as `latest`, so the hosts run exactly the images of
-           this working tree)
+           registry under each family's tag, the tag bridge derives from
+           the same checkout: the hosts run exactly the images of this
+           working tree)
   merge    act as a contributor whose change merged: commit the working
            tree's state of some paths (or cherry-pick a commit) onto the
            stand-in's master of this repository, then follow Zuul's deploy
@@ -75,7 +76,6 @@ BRIDGE_REPO = "/opt/system-config"
 BRIDGE_VENV = "/opt/ansible-venv"
 # The bridge role's private directory; its hosts.yaml brings the secrets in.
 BRIDGE_PRIVATE = "/etc/system-config/private"
-BUILDSET_TAG = "latest"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 BRIDGE_CA_BUNDLE = "/etc/ssl/fleet-host-ca-bundle.crt"
 DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]+", re.I)
@@ -643,9 +643,8 @@ def push_images(fleet: Fleet, build: ImageBuild) -> None:
     ca_file = STATE_DIR / "buildset-registry-ca.pem"
     # The registry's certificate comes from pebble's listener CA (tests/standins).
     ca_file.write_text(docker_cli.output("exec", host.name, "cat", "/etc/pebble/tls/ca.pem") + "\n")
-    say(f"pushing the images to {url} as {BUILDSET_TAG}; log in {IMAGES_LOG}")
-    args = ["push", "--prefix", prefix, "--registry", url, "--ca-file", str(ca_file),
-            "--also-tag", BUILDSET_TAG]  # fmt: skip
+    say(f"pushing the images to {url}; log in {IMAGES_LOG}")
+    args = ["push", "--prefix", prefix, "--registry", url, "--ca-file", str(ca_file)]
     rc = start_images_tool(args, mode="a").wait()
     if rc != 0:
         raise ToolError(f"images push failed (exit {rc}); see {IMAGES_LOG}")

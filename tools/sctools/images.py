@@ -24,9 +24,12 @@ is the Dockerfile target) and sharing one tag:
 
 A family's tag is <version>-<12 hex digits>: a hash of every file under
 images/<family> that goes into the build context (all but those its
-.dockerignore names, e.g. a README), the family's version and the ID of
-the base image (BASE_IMAGE in its Dockerfile, made by
-tools/prepare-host.sh). Each version
+.dockerignore names, e.g. a README), the family's version and the base
+image pinned to its recipe (BASE_IMAGE in its Dockerfile plus the hash of
+tools/images/build-base-image.sh, which tools/prepare-host.sh runs; builds
+use that pinned tag). The tag depends on the checkout alone: bridge
+derives the same one without docker (plugins/lookup/image_tag.py), so the
+hosts run the tag of the commit they were deployed from. Each version
 is written in one place: Zuul's is the pin in requirements-zuul.txt (shared
 with tox -e zuul; the build passes it as ZUUL_VERSION), Etherpad's the
 default of `ARG ETHERPAD_VERSION=` in images/etherpad/Dockerfile (read here
@@ -130,6 +133,8 @@ DEFAULT_PREFIX = "system-config"
 DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 INPUTS_LABEL = "system-config.inputs"
 LOG_TAIL_LINES = 40
+# The base images' recipe: its hash is in their tag (see pinned_base).
+BASE_RECIPE = "tools/images/build-base-image.sh"
 
 # -- inputs (pure functions, unit tested) ------------------------------------
 
@@ -230,10 +235,48 @@ def build_inputs(image_dir: Path) -> list[Path]:
     )
 
 
-def inputs_digest(image_dir: Path, name: str, version: str, base_id: str) -> str:
-    """sha256 over the build inputs: files (path, mode, content), version, base ID."""
+def pinned_base(dockerfile: Path, recipe: Path) -> str:
+    """The Dockerfile's base image pinned to its recipe, as the recipe tags it.
+
+    `ARG BASE_IMAGE=<repo>:<release>` names the moving tag; the recipe
+    (tools/images/build-base-image.sh) also tags each build
+    <repo>:<release>-<first 12 hex of the recipe's sha256>. Builds use
+    that tag, and it enters the family's tag: a new recipe gives new tags,
+    and the tag is known from the checkout alone, without docker.
+    """
+    base = base_image(dockerfile)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._/-]*:[a-z0-9]+", base):
+        raise ToolError(
+            f"{dockerfile}: `ARG BASE_IMAGE={base}` is not <repository>:<release> "
+            f"(the images {recipe.name} makes)",
+            Exit.USAGE,
+        )
+    try:
+        recipe_hash = hashlib.sha256(recipe.read_bytes()).hexdigest()[:12]
+    except OSError as exc:
+        raise ToolError(f"{recipe}: cannot read: {exc.strerror}", Exit.USAGE) from exc
+    return f"{base}-{recipe_hash}"
+
+
+def family_inputs(family: Family) -> tuple[str, ...]:
+    """Repository paths whose change can change the family's tag (a trailing
+    slash: the directory), as the analysis behind `affected` counts them."""
+    version = ("requirements-zuul.txt",) if family.version_in_requirements else ()
+    return (f"images/{family.name}/", *version, BASE_RECIPE, "tools/sctools/images.py")
+
+
+def family_tag(family: Family, images_root: Path, requirements: Path, recipe: Path) -> str:
+    """The tag a checkout gives a family: <version>-<12 hex of its inputs' digest>."""
+    dockerfile = images_root / family.name / "Dockerfile"
+    version = family_version(family, dockerfile, requirements)
+    base = pinned_base(dockerfile, recipe)
+    return derive_tag(images_root / family.name, family.name, version, base)
+
+
+def inputs_digest(image_dir: Path, name: str, version: str, base: str) -> str:
+    """sha256 over the build inputs: files (path, mode, content), version, pinned base."""
     digest = hashlib.sha256()
-    digest.update(f"{name}=={version}\nbase={base_id}\n".encode())
+    digest.update(f"{name}=={version}\nbase={base}\n".encode())
     for path in build_inputs(image_dir):
         rel = path.relative_to(image_dir).as_posix()
         executable = "x" if os.access(path, os.X_OK) else "-"
@@ -242,8 +285,8 @@ def inputs_digest(image_dir: Path, name: str, version: str, base_id: str) -> str
     return digest.hexdigest()
 
 
-def derive_tag(image_dir: Path, name: str, version: str, base_id: str) -> str:
-    return f"{version}-{inputs_digest(image_dir, name, version, base_id)[:12]}"
+def derive_tag(image_dir: Path, name: str, version: str, base: str) -> str:
+    return f"{version}-{inputs_digest(image_dir, name, version, base)[:12]}"
 
 
 def image_ref(prefix: str, name: str, tag: str) -> str:
@@ -346,19 +389,18 @@ def plan(args: argparse.Namespace, need_base: bool) -> list[Plan]:
         image_dir: Path = args.images_root / family.name
         dockerfile = image_dir / "Dockerfile"
         version = family_version(family, dockerfile, args.requirements)
-        inputs.append((family, image_dir, dockerfile, version, base_image(dockerfile)))
+        base = pinned_base(dockerfile, args.recipe)
+        inputs.append((family, image_dir, dockerfile, version, base))
     docker_cli.ensure_daemon()
     plans = []
     for family, image_dir, dockerfile, version, base in inputs:
-        base_info = inspect(base)
-        if base_info is None and (need_base or args.tag is None):
+        if need_base and inspect(base) is None:
             raise ToolError(
-                f"base image {base} not found (named in {dockerfile}); "
-                "tools/prepare-host.sh builds it",
+                f"base image {base} not found (named in {dockerfile}, tagged with the hash "
+                f"of {args.recipe.name}); tools/prepare-host.sh builds it",
                 Exit.UNAVAILABLE,
             )
-        base_id = base_info["Id"] if base_info else "unknown"
-        digest = inputs_digest(image_dir, family.name, version, base_id)
+        digest = inputs_digest(image_dir, family.name, version, base)
         tag = args.tag or f"{version}-{digest[:12]}"
         plans.append(Plan(family, image_dir, version, base, tag, digest, args.prefix))
     return plans
@@ -384,6 +426,8 @@ def build_one(
         image,
         "--build-arg",
         f"{p.family.version_arg}={p.version}",
+        "--build-arg",
+        f"BASE_IMAGE={p.base}",
         "--label",
         f"{INPUTS_LABEL}={p.digest}",
     ]
@@ -653,6 +697,12 @@ def parser() -> argparse.ArgumentParser:
         type=Path,
         default=REPO_ROOT / "requirements-zuul.txt",
         help="file pinning zuul==VERSION (default requirements-zuul.txt)",
+    )
+    common.add_argument(
+        "--recipe",
+        type=Path,
+        default=REPO_ROOT / BASE_RECIPE,
+        help=f"the base image's recipe, whose hash pins the base (default {BASE_RECIPE})",
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="{build,push,list}")
 

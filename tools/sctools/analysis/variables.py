@@ -9,6 +9,10 @@ from pathlib import Path
 from sctools.analysis.inventory import Inventory
 from sctools.analysis.loader import DepsError, Loader, templated
 from sctools.analysis.result import Deps
+from sctools.images import FAMILIES as IMAGE_FAMILIES
+from sctools.images import family_inputs
+
+FAMILIES = {f.name: f for f in IMAGE_FAMILIES}
 
 # Magic variables that make a path in the repository out of a templated one.
 MAGIC_PATH = re.compile(r"""\{\{\s*(playbook_dir|role_path|inventory_dir)\s*\}\}([^\s'"{}:,;]*)""")
@@ -16,6 +20,12 @@ MAGIC_MENTION = re.compile(r"\b(playbook_dir|role_path|inventory_dir)\b")
 FILE_LOOKUP = re.compile(
     r"""(?:lookup|query|q)\(\s*['"](?:ansible\.builtin\.)?"""
     r"""(?:file|template|fileglob|first_found|vars_file)['"]\s*,\s*['"]([^'"]+)['"]"""
+)
+
+# lookup('image_tag', 'zuul'): the tag of an image family, from its inputs
+# (plugins/lookup/image_tag.py).
+IMAGE_TAG_LOOKUP = re.compile(
+    r"""(?:lookup|query|q)\(\s*['"]image_tag['"]\s*,\s*(?:['"]([^'"]*)['"])?"""
 )
 
 
@@ -128,6 +138,18 @@ class Variables(Loader):
                     target = self.rel(base / path)
                     if self.inside(target):
                         self.add_path(deps, target)
+        for match in IMAGE_TAG_LOOKUP.finditer(text):
+            family = FAMILIES.get(match.group(1) or "")
+            if family is None:
+                raise DepsError(
+                    f"{self.root / rel}: lookup('image_tag', ...) needs a literal image family, "
+                    f"one of: {', '.join(sorted(FAMILIES))}"
+                )
+            for path in family_inputs(family):
+                if path.endswith("/"):
+                    deps.dirs.add(path.rstrip("/"))
+                else:
+                    deps.files.add(path)
         paths = list(MAGIC_PATH.finditer(text))
         for match in paths:
             var, suffix = match.group(1), match.group(2).lstrip("/")
