@@ -322,8 +322,31 @@ def test_an_image_tag_lookup_of_an_unknown_family_is_named_with_its_file(mini):
     (mini / "group_vars" / "web.yaml").write_text(
         "web_image: \"x/web:{{ lookup('image_tag', 'nginx') }}\"\n"
     )
-    with pytest.raises(DepsError, match=r"group_vars/web\.yaml: lookup\('image_tag'.*zuul"):
+    message = r"group_vars/web\.yaml: lookup\('image_tag', 'nginx'\).*zuul"
+    with pytest.raises(DepsError, match=message):
         compute(mini)
+
+
+@pytest.mark.parametrize(
+    ("value", "families"),
+    [
+        ("\"{{ lookup('image_tag', 'zuul') }}\"", {"zuul"}),
+        ('\'{{ lookup("image_tag", "etherpad") }}\'', {"etherpad"}),
+        ('"{{ lookup(\\"image_tag\\", \\"etherpad\\") }}"', {"etherpad"}),  # escaped
+        ("\"{{ lookup('ansible.legacy.image_tag', 'etherpad') }}\"", {"etherpad"}),
+        ("\"{{ query('image_tag', 'zuul', 'etherpad') | join }}\"", {"zuul", "etherpad"}),
+        ("\"{{ lookup('image_tag', 'zuul', wantlist=True) | first }}\"", {"zuul"}),
+        ("\"{{ lookup('image_tag', web_family) }}\"", {"zuul", "etherpad"}),  # not literal
+        ("1  # from lookup('image_tag', FAMILY)", {"zuul", "etherpad"}),
+        ("\"{{ lookup('file', 'x') }}\"", set()),
+    ],
+)
+def test_an_image_tag_lookup_counts_the_inputs_of_the_families_it_names(mini, value, families):
+    (mini / "group_vars" / "web.yaml").write_text(f"web_image: {value}\n")
+    web = compute(mini).playbooks["web"]
+    for family in ("zuul", "etherpad"):
+        assert matches(web, f"images/{family}/Dockerfile") == (family in families), family
+    assert matches(web, "requirements-zuul.txt") == ("zuul" in families)
 
 
 def test_the_apache_role_runs_the_scenarios_of_the_roles_that_use_it():

@@ -1,5 +1,7 @@
 """Unit tests of tools/sctools/fleet.py: inventory validation and recap parsing."""
 
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -168,10 +170,12 @@ def test_a_failed_run_prints_each_failed_task_with_its_name(tmp_path):
     assert "AH00526: Syntax error" in failure
 
 
-def test_a_failed_up_stops_the_image_build_it_ran_beside(tmp_path, monkeypatch):
-    """deploy builds the images while `up` makes the hosts; when `up` fails
-    the build must not go on in the background: neither the images tool
-    nor a docker build it started (here: a child that sleeps)."""
+@pytest.mark.parametrize("ending", ["up fails", "SIGTERM", "SIGHUP"])
+def test_a_failed_up_stops_the_image_build_it_ran_beside(tmp_path, monkeypatch, ending):
+    """deploy builds the images while `up` makes the hosts; when `up` fails,
+    or fleet is told to stop, the build must not go on in the background:
+    neither the images tool nor a docker build it started (here: a child
+    that sleeps)."""
     monkeypatch.setattr(fleet, "IMAGES_LOG", tmp_path / "images.log")
     build_pid = tmp_path / "build.pid"
     tool = (
@@ -191,12 +195,18 @@ def test_a_failed_up_stops_the_image_build_it_ran_beside(tmp_path, monkeypatch):
     def up(loaded, extra):
         # Fails only once the tool has started its "docker build".
         wait_until(lambda: build_pid.exists() and build_pid.read_text(), "the build's child")
-        raise ToolError("docker network create failed")
+        if ending == "up fails":
+            raise ToolError("docker network create failed")
+        os.kill(os.getpid(), getattr(signal, ending))
+        wait_until(lambda: False, "the signal's handler")  # it raises
 
     monkeypatch.setattr(fleet, "start_image_build", start)
     monkeypatch.setattr(fleet, "cmd_up", up)
-    with pytest.raises(ToolError, match="network create"):
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    expected = ToolError if ending == "up fails" else KeyboardInterrupt
+    with pytest.raises(expected):
         fleet.cmd_deploy(fleet.load_fleet(), [])
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers  # restored
     assert started[0].proc.poll() is not None  # ended, not left running
     child = int(build_pid.read_text())
     # The child was the tool's: once reparented it is reaped by init, so it

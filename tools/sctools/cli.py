@@ -50,6 +50,11 @@ class ToolError(Exception):
         self.code = code
 
 
+def interrupt(signum: int, frame: object) -> None:
+    """A signal handler that ends the command as Ctrl-C does (its cleanup runs)."""
+    raise KeyboardInterrupt
+
+
 def fail(prog: str, message: str, code: Exit) -> Exit:
     """Print `<prog>: error: <message>` on stderr; the exit code to return."""
     print(f"{prog}: error: {message}", file=sys.stderr, flush=True)

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from sctools import REPO_ROOT, docker_cli, strict_yaml
-from sctools.cli import Exit, ToolError, command
+from sctools.cli import Exit, ToolError, command, interrupt
 from sctools.docker_cli import container_state
 
 # What a nested dockerd needs: molecule's nested-docker platform, defined
@@ -77,6 +77,8 @@ BRIDGE_VENV = "/opt/ansible-venv"
 # The bridge role's private directory; its hosts.yaml brings the secrets in.
 BRIDGE_PRIVATE = "/etc/system-config/private"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# How long a stopped image build may take to end before it is killed.
+STOP_GRACE_SECONDS = 60
 BRIDGE_CA_BUNDLE = "/etc/ssl/fleet-host-ca-bundle.crt"
 DNS_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]+", re.I)
 STANDINS_PLAYBOOK = "tests/standins/fleet.yaml"
@@ -604,9 +606,17 @@ class ImageBuild:
 
     def stop(self) -> None:
         """End the images tool and its docker builds (`up` failed, or Ctrl-C)."""
-        if self.proc.poll() is None:
+        if self.proc.poll() is not None:
+            return
+        # The group id is the tool's pid (its own session); the pid cannot
+        # be reused while poll() says the tool runs.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
 
@@ -629,6 +639,7 @@ def start_images_tool(
         out.flush()
         return subprocess.Popen(
             [*IMAGES_TOOL, *args],
+            stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
@@ -806,12 +817,19 @@ def keep_run_logs(fleet: Fleet, dest: Path) -> None:
 
 def cmd_deploy(fleet: Fleet, extra: list[str]) -> int:
     build = start_image_build(fleet)
+    # The build has a session of its own, out of reach of signals sent to
+    # fleet's process group: SIGTERM (a CI timeout) and SIGHUP (a closed
+    # terminal) stop it as Ctrl-C does.
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         cmd_up(fleet, [])
         build.wait()
     except BaseException:
         build.stop()
         raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     push_images(fleet, build)
     log = STATE_DIR / "logs" / f"deploy-{time.strftime('%Y%m%dT%H%M%S')}.log"
     log.parent.mkdir(parents=True, exist_ok=True)

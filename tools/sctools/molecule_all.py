@@ -44,14 +44,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from sctools import REPO_ROOT, buildset_registry, docker_cli
 from sctools.analysis.loader import DepsError
 from sctools.analysis.playbooks import Analyzer
 from sctools.analysis.result import Deps
-from sctools.cli import Exit, ToolError, command
+from sctools.cli import Exit, ToolError, command, interrupt
 
 ROLES_DIR = REPO_ROOT / "roles"
 LOG_DIR = REPO_ROOT / ".tox" / "molecule-logs"
@@ -242,10 +241,6 @@ def run_role(scenario: Scenario, command: str, extra_env: dict[str, str]) -> Res
             cleanup(role)
     end = time.monotonic()
     return Result(role, ok, end - start, log, phase_times(starts, end))
-
-
-def interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def needs_images(scenario: Scenario) -> bool:

@@ -22,11 +22,30 @@ FILE_LOOKUP = re.compile(
     r"""(?:file|template|fileglob|first_found|vars_file)['"]\s*,\s*['"]([^'"]+)['"]"""
 )
 
-# lookup('image_tag', 'zuul'): the tag of an image family, from its inputs
-# (plugins/lookup/image_tag.py).
+# lookup('image_tag', 'zuul'): the tag of image families, from their inputs
+# (plugins/lookup/image_tag.py). The arguments up to the closing
+# parenthesis; quotes may be escaped (inside a YAML double-quoted string).
 IMAGE_TAG_LOOKUP = re.compile(
-    r"""(?:lookup|query|q)\(\s*['"]image_tag['"]\s*,\s*(?:['"]([^'"]*)['"])?"""
+    r"""\b(?:lookup|query|q)\(\s*\\?['"](?:ansible\.legacy\.)?image_tag\\?['"]([^)]*)\)"""
 )
+QUOTED_TERM = re.compile(r"""\A\\?(['"])([^'"\\]*)\\?\1\Z""")
+
+
+def image_tag_families(arguments: str) -> list[str] | None:
+    """The families an image_tag lookup names; None when one is not a literal.
+
+    arguments: what follows the plugin's name, e.g. ", 'zuul', wantlist=True".
+    """
+    families = []
+    for piece in arguments.split(","):
+        piece = piece.strip()
+        if not piece or re.match(r"\A\w+\s*=", piece):  # keyword: wantlist=True
+            continue
+        term = QUOTED_TERM.match(piece)
+        if term is None:
+            return None
+        families.append(term.group(2))
+    return families or None
 
 
 class Variables(Loader):
@@ -139,17 +158,7 @@ class Variables(Loader):
                     if self.inside(target):
                         self.add_path(deps, target)
         for match in IMAGE_TAG_LOOKUP.finditer(text):
-            family = FAMILIES.get(match.group(1) or "")
-            if family is None:
-                raise DepsError(
-                    f"{self.root / rel}: lookup('image_tag', ...) needs a literal image family, "
-                    f"one of: {', '.join(sorted(FAMILIES))}"
-                )
-            for path in family_inputs(family):
-                if path.endswith("/"):
-                    deps.dirs.add(path.rstrip("/"))
-                else:
-                    deps.files.add(path)
+            self.image_tag_inputs(deps, rel, image_tag_families(match.group(1)))
         paths = list(MAGIC_PATH.finditer(text))
         for match in paths:
             var, suffix = match.group(1), match.group(2).lstrip("/")
@@ -175,6 +184,26 @@ class Variables(Loader):
                 self.cross_host(deps, f"{rel}: hostvars read in a way not understood")
             else:
                 deps.hostvars.add(name)
+
+    def image_tag_inputs(self, deps: Deps, rel: str, families: list[str] | None) -> None:
+        """Count the inputs of the image families a lookup in rel names."""
+        if families is None:
+            deps.notes.append(
+                f"{rel}: lookup('image_tag', ...) of a family not written as a literal: "
+                "the inputs of every image family count"
+            )
+            families = sorted(FAMILIES)
+        for name in families:
+            if name not in FAMILIES:
+                raise DepsError(
+                    f"{self.root / rel}: lookup('image_tag', {name!r}): no such image family, "
+                    f"one of: {', '.join(sorted(FAMILIES))}"
+                )
+            for path in family_inputs(FAMILIES[name]):
+                if path.endswith("/"):
+                    deps.dirs.add(path.rstrip("/"))
+                else:
+                    deps.files.add(path)
 
 
 def hostvar_name(text: str, position: int) -> str | None:
