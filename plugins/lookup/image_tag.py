@@ -41,21 +41,20 @@ options:
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        families = {f.name: f for f in images.FAMILIES}
         tags = []
         for term in terms:
-            family = families.get(term) if isinstance(term, str) else None
+            family = images.FAMILY_NAMED.get(term) if isinstance(term, str) else None
             if family is None:
                 raise AnsibleLookupError(
                     f"image_tag: {term!r} is no image family of {_CHECKOUT / 'images'} "
-                    f"(one of: {', '.join(sorted(families))})"
+                    f"(one of: {', '.join(sorted(images.FAMILY_NAMED))})"
                 )
             try:
                 tags.append(
                     images.family_tag(
                         family,
                         _CHECKOUT / "images",
-                        _CHECKOUT / "requirements-zuul.txt",
+                        _CHECKOUT / images.ZUUL_REQUIREMENTS,
                         _CHECKOUT / images.BASE_RECIPE,
                     )
                 )

@@ -126,6 +126,7 @@ FAMILIES = (
     ),
 )
 FAMILY_OF = {image: f for f in FAMILIES for image in f.build_order}
+FAMILY_NAMED = {f.name: f for f in FAMILIES}
 # Every image, named as its Dockerfile target.
 IMAGES = (*(f"zuul-{s}" for s in SERVICES), "zookeeper", "etherpad")
 BUILD_ORDER = tuple(image for f in FAMILIES for image in f.build_order)
@@ -135,6 +136,8 @@ INPUTS_LABEL = "system-config.inputs"
 LOG_TAIL_LINES = 40
 # The base images' recipe: its hash is in their tag (see pinned_base).
 BASE_RECIPE = "tools/images/build-base-image.sh"
+# Zuul's pin (zuul==X), shared with tox -e zuul: the zuul family's version.
+ZUUL_REQUIREMENTS = "requirements-zuul.txt"
 
 # -- inputs (pure functions, unit tested) ------------------------------------
 
@@ -261,16 +264,24 @@ def pinned_base(dockerfile: Path, recipe: Path) -> str:
 def family_inputs(family: Family) -> tuple[str, ...]:
     """Repository paths whose change can change the family's tag (a trailing
     slash: the directory), as the analysis behind `affected` counts them."""
-    version = ("requirements-zuul.txt",) if family.version_in_requirements else ()
+    version = (ZUUL_REQUIREMENTS,) if family.version_in_requirements else ()
     return (f"images/{family.name}/", *version, BASE_RECIPE, "tools/sctools/images.py")
 
 
-def family_tag(family: Family, images_root: Path, requirements: Path, recipe: Path) -> str:
-    """The tag a checkout gives a family: <version>-<12 hex of its inputs' digest>."""
+def family_identity(
+    family: Family, images_root: Path, requirements: Path, recipe: Path
+) -> tuple[str, str, str]:
+    """What a family's tag is made of in a checkout: (version, pinned base, inputs digest)."""
     dockerfile = images_root / family.name / "Dockerfile"
     version = family_version(family, dockerfile, requirements)
     base = pinned_base(dockerfile, recipe)
-    return derive_tag(images_root / family.name, family.name, version, base)
+    return version, base, inputs_digest(images_root / family.name, family.name, version, base)
+
+
+def family_tag(family: Family, images_root: Path, requirements: Path, recipe: Path) -> str:
+    """The tag a checkout gives a family (what `images build` tags it)."""
+    version, _, digest = family_identity(family, images_root, requirements, recipe)
+    return tag_of(version, digest)
 
 
 def inputs_digest(image_dir: Path, name: str, version: str, base: str) -> str:
@@ -285,8 +296,13 @@ def inputs_digest(image_dir: Path, name: str, version: str, base: str) -> str:
     return digest.hexdigest()
 
 
+def tag_of(version: str, digest: str) -> str:
+    """A family's tag: <version>-<first 12 hex of its inputs' digest>."""
+    return f"{version}-{digest[:12]}"
+
+
 def derive_tag(image_dir: Path, name: str, version: str, base: str) -> str:
-    return f"{version}-{inputs_digest(image_dir, name, version, base)[:12]}"
+    return tag_of(version, inputs_digest(image_dir, name, version, base))
 
 
 def image_ref(prefix: str, name: str, tag: str) -> str:
@@ -384,24 +400,21 @@ class Plan:
 
 def plan(args: argparse.Namespace, need_base: bool) -> list[Plan]:
     """Every family's plan (inputs read first, then docker asked for the bases)."""
-    inputs = []
-    for family in FAMILIES:
-        image_dir: Path = args.images_root / family.name
-        dockerfile = image_dir / "Dockerfile"
-        version = family_version(family, dockerfile, args.requirements)
-        base = pinned_base(dockerfile, args.recipe)
-        inputs.append((family, image_dir, dockerfile, version, base))
+    identities = [
+        (family, family_identity(family, args.images_root, args.requirements, args.recipe))
+        for family in FAMILIES
+    ]
     docker_cli.ensure_daemon()
     plans = []
-    for family, image_dir, dockerfile, version, base in inputs:
+    for family, (version, base, digest) in identities:
+        image_dir: Path = args.images_root / family.name
         if need_base and inspect(base) is None:
             raise ToolError(
-                f"base image {base} not found (named in {dockerfile}, tagged with the hash "
-                f"of {args.recipe.name}); tools/prepare-host.sh builds it",
+                f"base image {base} not found (named in {image_dir / 'Dockerfile'}, tagged with "
+                f"the hash of {args.recipe.name}); tools/prepare-host.sh builds it",
                 Exit.UNAVAILABLE,
             )
-        digest = inputs_digest(image_dir, family.name, version, base)
-        tag = args.tag or f"{version}-{digest[:12]}"
+        tag = args.tag or tag_of(version, digest)
         plans.append(Plan(family, image_dir, version, base, tag, digest, args.prefix))
     return plans
 
@@ -695,8 +708,8 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--requirements",
         type=Path,
-        default=REPO_ROOT / "requirements-zuul.txt",
-        help="file pinning zuul==VERSION (default requirements-zuul.txt)",
+        default=REPO_ROOT / ZUUL_REQUIREMENTS,
+        help=f"file pinning zuul==VERSION (default {ZUUL_REQUIREMENTS})",
     )
     common.add_argument(
         "--recipe",

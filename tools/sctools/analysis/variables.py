@@ -9,10 +9,7 @@ from pathlib import Path
 from sctools.analysis.inventory import Inventory
 from sctools.analysis.loader import DepsError, Loader, templated
 from sctools.analysis.result import Deps
-from sctools.images import FAMILIES as IMAGE_FAMILIES
-from sctools.images import family_inputs
-
-FAMILIES = {f.name: f for f in IMAGE_FAMILIES}
+from sctools.images import FAMILY_NAMED, family_inputs
 
 # Magic variables that make a path in the repository out of a templated one.
 MAGIC_PATH = re.compile(r"""\{\{\s*(playbook_dir|role_path|inventory_dir)\s*\}\}([^\s'"{}:,;]*)""")
@@ -192,14 +189,15 @@ class Variables(Loader):
                 f"{rel}: lookup('image_tag', ...) of a family not written as a literal: "
                 "the inputs of every image family count"
             )
-            families = sorted(FAMILIES)
+            families = sorted(FAMILY_NAMED)
         for name in families:
-            if name not in FAMILIES:
+            if name not in FAMILY_NAMED:
                 raise DepsError(
                     f"{self.root / rel}: lookup('image_tag', {name!r}): no such image family, "
-                    f"one of: {', '.join(sorted(FAMILIES))}"
+                    f"one of: {', '.join(sorted(FAMILY_NAMED))}"
                 )
-            for path in family_inputs(FAMILIES[name]):
+            # A trailing slash is a directory, whether or not it exists yet.
+            for path in family_inputs(FAMILY_NAMED[name]):
                 if path.endswith("/"):
                     deps.dirs.add(path.rstrip("/"))
                 else:
